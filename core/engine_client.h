@@ -1,0 +1,133 @@
+// EngineClient: HTTP/1.1 to the Docker Engine API over its unix socket or TCP
+// (optionally TLS with client certificates).
+//
+// Every call opens its own connection, so concurrent callers never queue behind
+// one another. The API version is negotiated with GET /_ping on first use (and
+// again after the engine was unreachable) and every path is prefixed with it.
+// Engine HTTP errors map to absl::Status in exactly one place
+// (StatusFromEngineHttp), keeping the engine's message. Streams deliver the
+// response body as it arrives; request bodies may be streamed (chunked).
+// Thread-safe: one EngineClient is shared by all RPC handlers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/engine_address.h"
+#include "nlohmann/json.hpp"
+
+namespace dkd::core {
+
+// Lets another thread abort an in-flight engine request (for example when the
+// gRPC caller goes away). Cancel() is idempotent and thread-safe.
+class CancelToken {
+ public:
+  void Cancel();
+  bool IsCancelled() const;
+  // Installs the hook that aborts the current I/O; runs it at once if the token
+  // is already cancelled. The hook runs at most once, under the token's lock.
+  void SetHook(std::function<void()> hook);
+  void ClearHook();
+
+ private:
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
+};
+
+struct EngineRequest {
+  std::string method = "GET";
+  // API path without the version prefix, e.g. "/containers/json".
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Whole request body (JSON), or empty.
+  std::string body;
+  std::string content_type = "application/json";
+  // Streamed request body, sent chunked: fills the buffer, returns the byte
+  // count, 0 at the end, or an error that aborts the request.
+  std::function<absl::StatusOr<size_t>(char* buf, size_t len)> body_reader;
+  // Longest silence tolerated while reading the response.
+  absl::Duration read_timeout = absl::Seconds(120);
+};
+
+struct EngineResponse {
+  int status = 0;
+  std::string body;
+};
+
+struct EngineVersion {
+  std::string version;
+  std::string api_version;  // Highest the engine speaks.
+  std::string min_api_version;
+  std::string os;
+  std::string arch;
+  std::string kernel_version;
+  std::string git_commit;
+};
+
+// Maps an engine HTTP status and error body to a Status, keeping the engine's
+// message: 400 InvalidArgument, 401 Unauthenticated, 403 PermissionDenied,
+// 404 NotFound, 409 AlreadyExists (name in use) or FailedPrecondition,
+// 503 Unavailable, other 5xx Internal.
+absl::Status StatusFromEngineHttp(int http_status, absl::string_view body);
+
+// Percent-encodes a query component.
+std::string UrlEncode(absl::string_view s);
+
+class EngineClient {
+ public:
+  // The newest API version dkd is written against.
+  static constexpr absl::string_view kMaxApiVersion = "1.41";
+
+  explicit EngineClient(EngineAddress address);
+
+  const EngineAddress& address() const { return address_; }
+
+  // Negotiates the API version if not yet done. Unavailable when the engine
+  // does not answer.
+  absl::Status Negotiate();
+  // GET /_ping now, (re)negotiating the API version. Unavailable when the
+  // engine does not answer.
+  absl::Status Ping();
+  // The negotiated version, or "" before a successful negotiation.
+  std::string ApiVersion() const;
+
+  // GET /version after negotiation.
+  absl::StatusOr<EngineVersion> Version();
+
+  // Sends a request and reads the whole response. 2xx and 304 are returned;
+  // every other status becomes an error (StatusFromEngineHttp).
+  absl::StatusOr<EngineResponse> Call(const EngineRequest& request);
+  // Call() and parse the body as JSON (null for an empty body).
+  absl::StatusOr<nlohmann::json> CallJson(const EngineRequest& request);
+
+  // Sends a request and hands the 2xx response body to `on_data` as it
+  // arrives. `on_data` returning false ends the stream with Cancelled. When
+  // `cancel` is given, cancelling it aborts the connection, which makes the
+  // engine abandon the request (a build stops). Non-2xx -> mapped error.
+  absl::Status Stream(const EngineRequest& request,
+                      const std::function<bool(absl::string_view)>& on_data,
+                      CancelToken* cancel = nullptr);
+
+ private:
+  struct Exchange;
+  absl::Status Send(const EngineRequest& request, bool versioned, Exchange& exchange,
+                    const std::function<bool(absl::string_view)>* on_data, CancelToken* cancel);
+  std::string Target(const EngineRequest& request, bool versioned) const;
+
+  const EngineAddress address_;
+  mutable absl::Mutex mu_;
+  std::string api_version_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace dkd::core

@@ -1,0 +1,31 @@
+// dkctl's commands. Each takes its arguments (after the command name) and the
+// shared context, and returns the process exit code.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/dkd_client.h"
+
+namespace dkd::client {
+
+inline constexpr const char* kClientVersion = "0.1.0";
+
+struct CliContext {
+  std::string host;  // As given (--host / DKD_HOST / default).
+  // Connects on first use.
+  absl::StatusOr<DkdClient*> Client();
+
+ private:
+  std::unique_ptr<DkdClient> client_;
+};
+
+// Prints an error the way docker does ("Error response from daemon: ..."),
+// with a hint on what to do next, and returns the exit code to use.
+int ReportError(const CliContext& ctx, const absl::Status& status);
+
+int CmdVersion(CliContext& ctx, const std::vector<std::string>& args);
+
+}  // namespace dkd::client

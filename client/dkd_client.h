@@ -1,0 +1,58 @@
+// DkdClient: a typed C++ client for dkd over the generated gRPC stubs.
+//
+// Written against the stubs' StubInterface so tests can inject gMock stubs.
+// gRPC statuses are mapped back to absl::Status once, here. Thread-safe: the
+// stubs and channel may be shared by many threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "dkd/v1/build_generator.grpc.pb.h"
+#include "dkd/v1/docker_manager.grpc.pb.h"
+#include "dkd/v1/image_optimizer.grpc.pb.h"
+
+namespace dkd::client {
+
+// The default dkd address: $DKD_HOST, else unix:///run/dkd/dkd.sock.
+std::string DefaultHost();
+
+// Turns a DKD_HOST-style address ("unix:///path", "/path", "tcp://h:p",
+// "h:p") into a gRPC target. InvalidArgument on anything else.
+absl::StatusOr<std::string> GrpcTarget(absl::string_view host);
+
+// grpc::Status -> absl::Status with the same code and message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+class DkdClient {
+ public:
+  // Connects lazily to `host` (see GrpcTarget).
+  static absl::StatusOr<std::unique_ptr<DkdClient>> Connect(absl::string_view host);
+
+  DkdClient(std::shared_ptr<grpc::Channel> channel,
+            std::unique_ptr<dkd::v1::DockerManager::StubInterface> docker,
+            std::unique_ptr<dkd::v1::BuildGenerator::StubInterface> generator,
+            std::unique_ptr<dkd::v1::ImageOptimizer::StubInterface> optimizer);
+
+  // Unavailable with a hint when dkd cannot be reached within `timeout`.
+  absl::StatusOr<dkd::v1::PingResponse> Ping(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  dkd::v1::DockerManager::StubInterface& docker() { return *docker_; }
+  dkd::v1::BuildGenerator::StubInterface& generator() { return *generator_; }
+  dkd::v1::ImageOptimizer::StubInterface& optimizer() { return *optimizer_; }
+  const std::string& target() const { return target_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<dkd::v1::DockerManager::StubInterface> docker_;
+  std::unique_ptr<dkd::v1::BuildGenerator::StubInterface> generator_;
+  std::unique_ptr<dkd::v1::ImageOptimizer::StubInterface> optimizer_;
+  std::string target_;
+};
+
+}  // namespace dkd::client
