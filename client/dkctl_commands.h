@@ -28,4 +28,9 @@ int ReportError(const CliContext& ctx, const absl::Status& status);
 
 int CmdVersion(CliContext& ctx, const std::vector<std::string>& args);
 
+// ImageOptimizer (cmd_image_optimizer.cc).
+int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args);
+int CmdCompare(CliContext& ctx, const std::vector<std::string>& args);
+int CmdReport(CliContext& ctx, const std::vector<std::string>& args);
+
 }  // namespace dkd::client

@@ -23,6 +23,9 @@ struct CommandInfo {
 const std::map<std::string, CommandInfo>& Commands() {
   static const auto* kCommands = new std::map<std::string, CommandInfo>{
       {"version", {CmdVersion, "Show the dkctl, dkd and Docker Engine versions"}},
+      {"analyze", {CmdAnalyze, "Analyze an image's layers, waste and score (--ci gates)"}},
+      {"compare", {CmdCompare, "Compare two images"}},
+      {"report", {CmdReport, "Optimization report with an implementation plan"}},
   };
   return *kCommands;
 }

@@ -46,7 +46,8 @@ absl::Status Validate(const BuildConfig& c) {
       {"config.user", &c.user},
       {"config.working_directory", &c.working_directory},
       {"config.main", &c.main}};
-  for (const auto& [field, value] : scalars) RETURN_IF_ERROR(CheckNoControlCharacters(field, *value));
+  for (const auto& [field, value] : scalars)
+    RETURN_IF_ERROR(CheckNoControlCharacters(field, *value));
   RETURN_IF_ERROR(check_list("config.build_commands", c.build_commands));
   RETURN_IF_ERROR(check_list("config.runtime_commands", c.runtime_commands));
   RETURN_IF_ERROR(check_list("config.entrypoint", c.entrypoint));
@@ -60,8 +61,8 @@ absl::Status Validate(const BuildConfig& c) {
 
   if (c.port > 65535) return Invalid("config.port", absl::StrCat(c.port, " is above 65535"));
   for (const auto* field : {"config.base_image", "config.runtime_base_image"}) {
-    const std::string& image = std::string(field) == "config.base_image" ? c.base_image
-                                                                          : c.runtime_base_image;
+    const std::string& image =
+        std::string(field) == "config.base_image" ? c.base_image : c.runtime_base_image;
     if (image.empty() || image == "scratch") continue;
     absl::Status s = ParseImageReference(image).status();
     if (!s.ok()) return Invalid(field, std::string(s.message()));
@@ -91,8 +92,8 @@ absl::Status Validate(const BuildConfig& c) {
     }
   }
   static const std::set<std::string> kMetadata = {
-      "project_name", "version",  "description", "authors",       "source", "licenses",
-      "vendor",       "url",      "revision",    "documentation", "created"};
+      "project_name", "version", "description", "authors",       "source", "licenses",
+      "vendor",       "url",     "revision",    "documentation", "created"};
   for (const auto& [k, v] : c.metadata) {
     if (!kMetadata.count(k)) {
       return Invalid(MapField("config.metadata", k),
@@ -105,7 +106,8 @@ absl::Status Validate(const BuildConfig& c) {
   for (const auto& [k, v] : c.build_args) {
     RETURN_IF_ERROR(ValidateVariableName(MapField("config.build_args", k), k));
   }
-  for (const auto& [k, v] : c.labels) RETURN_IF_ERROR(ValidateLabelKey(MapField("config.labels", k), k));
+  for (const auto& [k, v] : c.labels)
+    RETURN_IF_ERROR(ValidateLabelKey(MapField("config.labels", k), k));
   for (size_t i = 0; i < c.build_commands.size(); ++i) {
     if (c.build_commands[i].empty()) {
       return Invalid(absl::StrCat("config.build_commands[", i, "]"), "must not be empty");
@@ -118,7 +120,6 @@ absl::Status Validate(const BuildConfig& c) {
   }
   return absl::OkStatus();
 }
-
 
 std::map<std::string, std::string> OciLabels(const BuildConfig& c) {
   std::map<std::string, std::string> labels;
@@ -147,14 +148,15 @@ absl::Status Assemble(const BuildConfig& c, MultiStageBuild* build, std::string*
   p.runtime.working_directory = wd;
   using Template = absl::Status (*)(const BuildConfig&, Plan&);
   static const std::map<std::string, Template> kTemplates = {
-      {"python", build_templates::PythonTemplate}, {"node", build_templates::NodeTemplate},
-      {"java", build_templates::JavaTemplate},     {"go", build_templates::GoTemplate},
-      {"rust", build_templates::RustTemplate},     {"dotnet", build_templates::DotnetTemplate},
+      {"python", build_templates::PythonTemplate},  {"node", build_templates::NodeTemplate},
+      {"java", build_templates::JavaTemplate},      {"go", build_templates::GoTemplate},
+      {"rust", build_templates::RustTemplate},      {"dotnet", build_templates::DotnetTemplate},
       {"generic", build_templates::GenericTemplate}};
   auto it = kTemplates.find(c.build_type);
   if (it == kTemplates.end()) {
-    return Invalid("config.build_type",
-                   "\"" + c.build_type + "\" is not one of python, node, java, go, rust, dotnet, generic");
+    return Invalid(
+        "config.build_type",
+        "\"" + c.build_type + "\" is not one of python, node, java, go, rust, dotnet, generic");
   }
   RETURN_IF_ERROR(it->second(c, p));
 
@@ -176,7 +178,8 @@ absl::Status Assemble(const BuildConfig& c, MultiStageBuild* build, std::string*
   if (!setup.empty()) r.setup_commands.push_back(setup);
   if (!c.runtime_commands.empty()) {
     if (family == Family::kNoShell) {
-      return Invalid("config.runtime_commands", "the runtime image " + r.base_image + " has no shell");
+      return Invalid("config.runtime_commands",
+                     "the runtime image " + r.base_image + " has no shell");
     }
     r.commands.push_back(StageInstruction::Run(absl::StrJoin(c.runtime_commands, " && ")));
   }
@@ -208,7 +211,11 @@ absl::Status Assemble(const BuildConfig& c, MultiStageBuild* build, std::string*
       if (absl::StrContains(stage.base_image, "${" + name + "}")) build->global_args[name] = value;
     }
   }
-  if (c.use_buildkit_cache) build->directives["syntax"] = "docker/dockerfile:1";
+  // Cache mounts need the BuildKit front end; without them the file stays
+  // classic-builder compatible and carries no syntax line.
+  for (const BuildStage& stage : build->stages) {
+    if (!stage.run_mounts.empty()) build->directives["syntax"] = "docker/dockerfile:1";
+  }
   *dockerignore = kCommonIgnore + p.dockerignore;
   return absl::OkStatus();
 }

@@ -51,7 +51,6 @@ void AddDependencyLayers(Plan& p, std::vector<std::string> manifests, std::strin
   p.build.commands.push_back(StageInstruction::Copy(Copy({"."}, ".")));
 }
 
-
 }  // namespace
 
 bool OnlyChars(const std::string& s, const char* extra) {
@@ -79,7 +78,8 @@ Family FamilyOf(const std::string& image) {
 absl::Status PythonTemplate(const BuildConfig& c, Plan& p) {
   std::string pm = c.package_manager.empty() ? "pip" : c.package_manager;
   if (pm != "pip" && pm != "poetry") {
-    return Invalid("config.package_manager", "python supports \"pip\" or \"poetry\", not \"" + pm + "\"");
+    return Invalid("config.package_manager",
+                   "python supports \"pip\" or \"poetry\", not \"" + pm + "\"");
   }
   p.global_args["PYTHON_VERSION"] = Version(c, "3.12");
   std::string image = "python:${PYTHON_VERSION}-slim";
@@ -97,13 +97,14 @@ absl::Status PythonTemplate(const BuildConfig& c, Plan& p) {
   p.runtime.environment = env;
   if (c.use_buildkit_cache) p.build.run_mounts.push_back("type=cache,target=/root/.cache/pip");
   if (pm == "pip") {
-    AddDependencyLayers(p, {"requirements.txt"},
-                        "python -m venv /opt/venv && pip install" + no_cache +
-                            " -r requirements.txt");
+    AddDependencyLayers(
+        p, {"requirements.txt"},
+        "python -m venv /opt/venv && pip install" + no_cache + " -r requirements.txt");
   } else {
     p.build.args["POETRY_VERSION"] = "1.8.3";
     p.build.environment["POETRY_NO_INTERACTION"] = "1";
-    if (c.use_buildkit_cache) p.build.run_mounts.push_back("type=cache,target=/root/.cache/pypoetry");
+    if (c.use_buildkit_cache)
+      p.build.run_mounts.push_back("type=cache,target=/root/.cache/pypoetry");
     // Poetry lives in the build image's own python; it installs into the
     // active virtualenv (VIRTUAL_ENV), which is all the runtime copies.
     AddDependencyLayers(p, {"pyproject.toml", "poetry.lock*"},
@@ -114,15 +115,16 @@ absl::Status PythonTemplate(const BuildConfig& c, Plan& p) {
     p.build_step = "/usr/local/bin/python -m poetry install --only main";
   }
   p.runtime.copy_commands.push_back(Copy({"/opt/venv"}, "/opt/venv", "build"));
-  p.runtime.copy_commands.push_back(Copy({p.build.working_directory}, p.build.working_directory, "build"));
+  p.runtime.copy_commands.push_back(
+      Copy({p.build.working_directory}, p.build.working_directory, "build"));
   if (absl::EndsWith(c.main, ".py")) {
     p.cmd = {"python", c.main};
   } else {
     p.cmd = {"python", "-m", c.main.empty() ? "app" : c.main};
   }
   p.health = {"python", "-c",
-              absl::StrCat("import urllib.request; urllib.request.urlopen('http://127.0.0.1:", c.port,
-                           "/', timeout=4)")};
+              absl::StrCat("import urllib.request; urllib.request.urlopen('http://127.0.0.1:",
+                           c.port, "/', timeout=4)")};
   p.dockerignore =
       "__pycache__/\n*.py[cod]\n.venv/\nvenv/\n.pytest_cache/\n.mypy_cache/\n.tox/\n"
       "*.egg-info/\ndist/\nbuild/\n";
@@ -160,7 +162,8 @@ absl::Status NodeTemplate(const BuildConfig& c, Plan& p) {
                    "node supports \"npm\", \"yarn\" or \"pnpm\", not \"" + pm + "\"");
   }
   p.runtime.environment["NODE_ENV"] = "production";
-  p.runtime.copy_commands.push_back(Copy({p.build.working_directory}, p.build.working_directory, "build"));
+  p.runtime.copy_commands.push_back(
+      Copy({p.build.working_directory}, p.build.working_directory, "build"));
   p.cmd = {"node", c.main.empty() ? "index.js" : c.main};
   p.health = {"node", "-e",
               absl::StrCat("require('http').get('http://127.0.0.1:", c.port,
@@ -188,25 +191,29 @@ absl::Status JavaTemplate(const BuildConfig& c, Plan& p) {
   } else if (pm == "gradle") {
     p.global_args["GRADLE_VERSION"] = "8.10";
     p.build.base_image = "gradle:${GRADLE_VERSION}-jdk${JAVA_VERSION}";
-    if (c.use_buildkit_cache) p.build.run_mounts.push_back("type=cache,target=/home/gradle/.gradle");
-    AddDependencyLayers(p, {"build.gradle*", "settings.gradle*"}, "gradle --no-daemon -q dependencies");
+    if (c.use_buildkit_cache)
+      p.build.run_mounts.push_back("type=cache,target=/home/gradle/.gradle");
+    AddDependencyLayers(p, {"build.gradle*", "settings.gradle*"},
+                        "gradle --no-daemon -q dependencies");
     p.build_step = "gradle --no-daemon -q build -x test";
     out_dir = "build/libs";
     skip = "! -name '*-plain.jar'";
   } else {
-    return Invalid("config.package_manager", "java supports \"maven\" or \"gradle\", not \"" + pm + "\"");
+    return Invalid("config.package_manager",
+                   "java supports \"maven\" or \"gradle\", not \"" + pm + "\"");
   }
   if (!c.base_image.empty()) p.build.base_image = c.base_image;
   p.runtime.base_image =
       c.runtime_base_image.empty() ? "eclipse-temurin:${JAVA_VERSION}-jre" : c.runtime_base_image;
   // config.main names the artifact; otherwise the one application jar is
   // picked, leaving out sources, javadoc and pre-repackaging jars.
-  p.post_build = "mkdir -p /out && " +
-                 (c.main.empty()
-                      ? absl::StrCat("find ", out_dir, " -maxdepth 1 -name '*.jar' ", skip,
-                                     " ! -name '*-sources.jar' ! -name '*-javadoc.jar' -exec cp {} "
-                                     "/out/app.jar ';' && test -f /out/app.jar")
-                      : absl::StrCat("cp ", out_dir, "/", ShellQuoteIfNeeded(c.main), " /out/app.jar"));
+  p.post_build =
+      "mkdir -p /out && " +
+      (c.main.empty()
+           ? absl::StrCat("find ", out_dir, " -maxdepth 1 -name '*.jar' ", skip,
+                          " ! -name '*-sources.jar' ! -name '*-javadoc.jar' -exec cp {} "
+                          "/out/app.jar ';' && test -f /out/app.jar")
+           : absl::StrCat("cp ", out_dir, "/", ShellQuoteIfNeeded(c.main), " /out/app.jar"));
   p.runtime.copy_commands.push_back(Copy({"/out/app.jar"}, wd + "/app.jar", "build"));
   p.cmd = {"java", "-jar", wd + "/app.jar"};
   p.dockerignore = "target/\nbuild/\n.gradle/\n.idea/\n*.iml\nout/\n";
@@ -223,7 +230,8 @@ absl::Status GoTemplate(const BuildConfig& c, Plan& p) {
     p.runtime.base_image = c.runtime_base_image;
   }
   if (c.use_buildkit_cache) {
-    p.build.run_mounts = {"type=cache,target=/go/pkg/mod", "type=cache,target=/root/.cache/go-build"};
+    p.build.run_mounts = {"type=cache,target=/go/pkg/mod",
+                          "type=cache,target=/root/.cache/go-build"};
   }
   AddDependencyLayers(p, {"go.mod", "go.sum*"}, "go mod download");
   // A static binary runs on any runtime image, alpine or distroless.
@@ -239,8 +247,10 @@ absl::Status RustTemplate(const BuildConfig& c, Plan& p) {
   ASSIGN_OR_RETURN(std::string bin, ProjectName(c));
   p.global_args["RUST_VERSION"] = Version(c, "1.79");
   p.build.base_image = c.base_image.empty() ? "rust:${RUST_VERSION}-slim-bookworm" : c.base_image;
-  p.runtime.base_image = c.runtime_base_image.empty() ? "debian:bookworm-slim" : c.runtime_base_image;
-  if (c.use_buildkit_cache) p.build.run_mounts.push_back("type=cache,target=/usr/local/cargo/registry");
+  p.runtime.base_image =
+      c.runtime_base_image.empty() ? "debian:bookworm-slim" : c.runtime_base_image;
+  if (c.use_buildkit_cache)
+    p.build.run_mounts.push_back("type=cache,target=/usr/local/cargo/registry");
   // Dependencies are compiled against a placeholder main.rs so that layer
   // survives source edits; touch makes cargo rebuild the real sources.
   AddDependencyLayers(p, {"Cargo.toml", "Cargo.lock"},
@@ -305,26 +315,27 @@ absl::StatusOr<std::string> SetupCommand(const BuildConfig& c, Family family,
     } else if (family == Family::kAlpine) {
       steps.push_back("apk add --no-cache " + packages);
     } else {
-      return Invalid("config.extra_packages", "the runtime image " + base + " has no package manager");
+      return Invalid("config.extra_packages",
+                     "the runtime image " + base + " has no package manager");
     }
   }
   // The user owns nothing in the image: the application stays read-only.
   if (family == Family::kDebian) {
-    steps.push_back(absl::StrCat("{ id -u ", user, " >/dev/null 2>&1 || useradd --system --uid ", kUid,
-                                 " --user-group --no-create-home --shell /usr/sbin/nologin ", user,
-                                 "; }"));
+    steps.push_back(absl::StrCat("{ id -u ", user, " >/dev/null 2>&1 || useradd --system --uid ",
+                                 kUid, " --user-group --no-create-home --shell /usr/sbin/nologin ",
+                                 user, "; }"));
   } else if (family == Family::kAlpine) {
     steps.push_back(absl::StrCat("{ id -u ", user, " >/dev/null 2>&1 || adduser -D -H -u ", kUid,
                                  " -s /sbin/nologin ", user, "; }"));
   } else if (family == Family::kBusybox) {
-    steps.push_back(absl::StrCat("if command -v adduser >/dev/null 2>&1; then adduser -D -H -u ", kUid,
-                                 " ", user, "; else mkdir -p /etc && echo '", user, ":x:", kUid, ":",
-                                 kUid, "::/nonexistent:/bin/false' >>/etc/passwd && echo '", user,
+    steps.push_back(absl::StrCat("if command -v adduser >/dev/null 2>&1; then adduser -D -H -u ",
+                                 kUid, " ", user, "; else mkdir -p /etc && echo '", user,
+                                 ":x:", kUid, ":", kUid,
+                                 "::/nonexistent:/bin/false' >>/etc/passwd && echo '", user,
                                  ":x:", kUid, ":' >>/etc/group; fi"));
   }
   return absl::StrJoin(steps, " && ");
 }
-
 
 std::vector<std::string> DefaultHealthCheck(Family family, uint32_t port) {
   switch (family) {

@@ -18,8 +18,8 @@ constexpr char kContinuation[] = " \\\n    ";
 
 bool AllOf(const std::string& s, const char* extra) {
   for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view(extra).find(c) ==
-                                                            std::string_view::npos) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view(extra).find(c) == std::string_view::npos) {
       return false;
     }
   }
@@ -28,7 +28,8 @@ bool AllOf(const std::string& s, const char* extra) {
 
 absl::Status CheckWord(const std::string& field, const std::string& value, bool allow_empty) {
   RETURN_IF_ERROR(CheckNoControlCharacters(field, value));
-  if (value.empty() && !allow_empty) return absl::InvalidArgumentError(field + ": must not be empty");
+  if (value.empty() && !allow_empty)
+    return absl::InvalidArgumentError(field + ": must not be empty");
   if (value.find(' ') != std::string::npos) {
     return absl::InvalidArgumentError(field + ": must not contain spaces");
   }
@@ -98,7 +99,8 @@ absl::StatusOr<std::string> RenderPairs(const std::string& keyword, const std::s
 }
 
 absl::StatusOr<std::string> RenderCopy(const std::string& field, const CopyCommand& copy) {
-  if (copy.sources.empty()) return absl::InvalidArgumentError(field + ".sources: must not be empty");
+  if (copy.sources.empty())
+    return absl::InvalidArgumentError(field + ".sources: must not be empty");
   RETURN_IF_ERROR(CheckWord(field + ".destination", copy.destination, false));
   RETURN_IF_ERROR(ValidateStageName(field + ".from_stage", copy.from_stage));
   RETURN_IF_ERROR(CheckWord(field + ".chown", copy.chown, true));
@@ -108,10 +110,11 @@ absl::StatusOr<std::string> RenderCopy(const std::string& field, const CopyComma
   bool json = false;
   std::vector<std::string> all;
   for (size_t i = 0; i < copy.sources.size(); ++i) {
-    RETURN_IF_ERROR(CheckNoControlCharacters(absl::StrCat(field, ".sources[", i, "]"),
-                                             copy.sources[i]));
+    RETURN_IF_ERROR(
+        CheckNoControlCharacters(absl::StrCat(field, ".sources[", i, "]"), copy.sources[i]));
     if (copy.sources[i].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".sources[", i, "]: must not be empty"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".sources[", i, "]: must not be empty"));
     }
     all.push_back(copy.sources[i]);
   }
@@ -152,8 +155,7 @@ std::string MapField(const std::string& field, const std::string& key) {
 }
 
 absl::Status ValidateVariableName(const std::string& field, const std::string& name) {
-  bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
-            AllOf(name, "_");
+  bool ok = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) && AllOf(name, "_");
   if (!ok) {
     return absl::InvalidArgumentError(field + ": name must match [A-Za-z_][A-Za-z0-9_]*");
   }
@@ -193,8 +195,8 @@ absl::StatusOr<std::string> BuildStage::ToDockerfile(const std::string& field) c
     absl::StrAppend(&out, "WORKDIR ", working_directory, "\n");
   }
   for (size_t i = 0; i < copy_commands.size(); ++i) {
-    ASSIGN_OR_RETURN(std::string copy, RenderCopy(absl::StrCat(field, ".copy_commands[", i, "]"),
-                                                  copy_commands[i]));
+    ASSIGN_OR_RETURN(std::string copy,
+                     RenderCopy(absl::StrCat(field, ".copy_commands[", i, "]"), copy_commands[i]));
     out += copy;
   }
   std::string mounts;
@@ -233,8 +235,10 @@ absl::StatusOr<std::string> BuildStage::ToDockerfile(const std::string& field) c
   if (!health_check.test.empty()) {
     const HealthCheck& h = health_check;
     std::string flags;
-    if (h.interval_seconds > 0) absl::StrAppend(&flags, "--interval=", Duration(h.interval_seconds), " ");
-    if (h.timeout_seconds > 0) absl::StrAppend(&flags, "--timeout=", Duration(h.timeout_seconds), " ");
+    if (h.interval_seconds > 0)
+      absl::StrAppend(&flags, "--interval=", Duration(h.interval_seconds), " ");
+    if (h.timeout_seconds > 0)
+      absl::StrAppend(&flags, "--timeout=", Duration(h.timeout_seconds), " ");
     if (h.start_period_seconds > 0) {
       absl::StrAppend(&flags, "--start-period=", Duration(h.start_period_seconds), " ");
     }
@@ -292,7 +296,8 @@ absl::StatusOr<std::string> BuildScript::ToShellScript() const {
   RETURN_IF_ERROR(CheckNoControlCharacters("name", name));
   std::vector<std::string> all_tags = tags;
   if (all_tags.empty()) {
-    if (name.empty()) return absl::InvalidArgumentError("tags: at least one tag (or a name) is required");
+    if (name.empty())
+      return absl::InvalidArgumentError("tags: at least one tag (or a name) is required");
     all_tags.push_back(name);
   }
   for (size_t i = 0; i < all_tags.size(); ++i) {

@@ -2,17 +2,338 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "core/container_spec.h"
+#include "core/engine_streams.h"
 #include "core/status_macros.h"
+#include "core/validation.h"
+#include "spdlog/spdlog.h"
 
 namespace dkd::core {
+namespace {
 
-DockerManager::DockerManager(std::shared_ptr<EngineClient> engine) : engine_(std::move(engine)) {}
+constexpr int64_t kDefaultOutputLimit = 1 << 20;
+
+// Container ids and names as path components: the engine accepts ids, id
+// prefixes and names; anything else is refused before it reaches a URL.
+absl::Status ValidateContainerRef(const std::string& field, const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (id.size() > 256) return absl::InvalidArgumentError(absl::StrCat(field, ": too long"));
+  for (char c : id) {
+    const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                    c == '-' || c == '/';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": must be a container id or name ([a-zA-Z0-9_.-])"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ContainerPath(const std::string& id, absl::string_view suffix = "") {
+  std::string name = id;
+  if (absl::StartsWith(name, "/")) name = name.substr(1);
+  return absl::StrCat("/containers/", UrlEncode(name), suffix);
+}
+
+nlohmann::json FiltersJson(const std::map<std::string, std::vector<std::string>>& f) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, vs] : f) {
+    if (!vs.empty()) j[k] = vs;
+  }
+  return j;
+}
+
+std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status StatusFromStreamError(const std::string& message, absl::StatusCode fallback) {
+  const std::string lower = absl::AsciiStrToLower(message);
+  if (absl::StrContains(lower, "unauthorized") ||
+      absl::StrContains(lower, "authentication required") ||
+      absl::StrContains(lower, "no basic auth credentials")) {
+    return absl::UnauthenticatedError(message);
+  }
+  if (absl::StrContains(lower, "denied") || absl::StrContains(lower, "forbidden")) {
+    return absl::PermissionDeniedError(message);
+  }
+  if (absl::StrContains(lower, "manifest unknown") || absl::StrContains(lower, "not found") ||
+      absl::StrContains(lower, "does not exist") || absl::StrContains(lower, "no such image")) {
+    return absl::NotFoundError(message);
+  }
+  if (absl::StrContains(lower, "connection refused") || absl::StrContains(lower, "no such host") ||
+      absl::StrContains(lower, "i/o timeout")) {
+    return absl::UnavailableError(message);
+  }
+  return absl::Status(fallback, message);
+}
+
+DockerManager::DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy)
+    : engine_(std::move(engine)), policy_(std::move(policy)) {}
+
+void DockerManager::SetPolicy(RunPolicy policy) {
+  absl::MutexLock lock(&mu_);
+  policy_ = std::move(policy);
+}
+
+RunPolicy DockerManager::policy() const {
+  absl::MutexLock lock(&mu_);
+  return policy_;
+}
 
 absl::StatusOr<PingResult> DockerManager::Ping() {
   PingResult out;
   ASSIGN_OR_RETURN(out.engine, engine_->Version());
   out.api_version = engine_->ApiVersion();
   return out;
+}
+
+absl::StatusOr<nlohmann::json> DockerManager::Info() {
+  EngineRequest req;
+  req.path = "/info";
+  return engine_->CallJson(req);
+}
+
+absl::StatusOr<std::vector<ContainerSummary>> DockerManager::ListContainers(
+    const ListContainersRequest& r) {
+  std::map<std::string, std::vector<std::string>> filters;
+  for (size_t i = 0; i < r.label_filters.size(); ++i) {
+    const std::string& f = r.label_filters[i];
+    const std::string key = f.substr(0, f.find('='));
+    RETURN_IF_ERROR(ValidateLabelKey(absl::StrCat("label_filters[", i, "]"), key));
+    filters["label"].push_back(f);
+  }
+  for (const auto& n : r.name_filters) filters["name"].push_back(n);
+  static const char* kStates[] = {"created", "restarting", "running", "removing",
+                                  "paused",  "exited",     "dead"};
+  for (size_t i = 0; i < r.status_filters.size(); ++i) {
+    bool known = false;
+    for (const char* s : kStates) known = known || r.status_filters[i] == s;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "status_filters[", i,
+          "]: must be one of created, restarting, running, removing, paused, exited, dead"));
+    }
+    filters["status"].push_back(r.status_filters[i]);
+  }
+  if (r.limit < 0) return absl::InvalidArgumentError("limit: must not be negative");
+  EngineRequest req;
+  req.path = "/containers/json";
+  if (r.show_all) req.query.emplace_back("all", "1");
+  if (r.limit > 0) req.query.emplace_back("limit", std::to_string(r.limit));
+  if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
+  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+  std::vector<ContainerSummary> out;
+  if (!j.is_array()) return out;
+  for (const auto& c : j) {
+    ContainerSummary s;
+    s.id = c.value("Id", "");
+    if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty()) {
+      s.name = (*names)[0].get<std::string>();
+      if (absl::StartsWith(s.name, "/")) s.name = s.name.substr(1);
+    }
+    s.image = c.value("Image", "");
+    s.image_id = c.value("ImageID", "");
+    s.command = c.value("Command", "");
+    s.created = c.value("Created", int64_t{0});
+    s.state = c.value("State", "");
+    s.status = c.value("Status", "");
+    if (auto ports = c.find("Ports"); ports != c.end() && ports->is_array()) {
+      for (const auto& p : *ports) {
+        s.ports.push_back({p.value("PrivatePort", 0), p.value("Type", ""), p.value("IP", ""),
+                           p.value("PublicPort", 0)});
+      }
+    }
+    if (auto l = c.find("Labels"); l != c.end()) s.labels = StringMap(*l);
+    if (auto ns = c.find("NetworkSettings"); ns != c.end() && ns->is_object()) {
+      if (auto nets = ns->find("Networks"); nets != ns->end() && nets->is_object()) {
+        for (auto it = nets->begin(); it != nets->end(); ++it) s.networks.push_back(it.key());
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> DockerManager::InspectContainer(const std::string& id) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", id));
+  EngineRequest req;
+  req.path = ContainerPath(id, "/json");
+  return engine_->CallJson(req);
+}
+
+absl::StatusOr<bool> DockerManager::Stop(const std::string& id, std::optional<int> timeout) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", id));
+  if (timeout.has_value()) RETURN_IF_ERROR(ValidateStopTimeout("timeout_seconds", *timeout));
+  EngineRequest req;
+  req.method = "POST";
+  req.path = ContainerPath(id, "/stop");
+  if (timeout.has_value()) req.query.emplace_back("t", std::to_string(*timeout));
+  req.read_timeout = absl::Seconds(timeout.value_or(10) + 60);
+  ASSIGN_OR_RETURN(EngineResponse res, engine_->Call(req));
+  return res.status == 304;
+}
+
+absl::Status DockerManager::Remove(const std::string& id, bool force, bool remove_volumes) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", id));
+  EngineRequest req;
+  req.method = "DELETE";
+  req.path = ContainerPath(id);
+  if (force) req.query.emplace_back("force", "1");
+  if (remove_volumes) req.query.emplace_back("v", "1");
+  return engine_->Call(req).status();
+}
+
+absl::StatusOr<int> DockerManager::Wait(const std::string& id, const std::string& condition,
+                                        CancelToken* cancel) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", id));
+  if (!condition.empty() && condition != "not-running" && condition != "next-exit" &&
+      condition != "removed") {
+    return absl::InvalidArgumentError(
+        "condition: must be \"not-running\", \"next-exit\" or \"removed\"");
+  }
+  EngineRequest req;
+  req.method = "POST";
+  req.path = ContainerPath(id, "/wait");
+  if (!condition.empty()) req.query.emplace_back("condition", condition);
+  req.read_timeout = absl::Hours(24 * 365);
+  std::string body;
+  RETURN_IF_ERROR(engine_->Stream(
+      req,
+      [&body](absl::string_view d) {
+        body.append(d.data(), d.size());
+        return body.size() < (1 << 20);
+      },
+      cancel));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InternalError("engine wait answer is not JSON");
+  }
+  if (auto err = j.find("Error"); err != j.end() && err->is_object()) {
+    const std::string msg = err->value("Message", "");
+    if (!msg.empty()) return absl::InternalError(absl::StrCat("waiting for ", id, ": ", msg));
+  }
+  return j.value("StatusCode", 0);
+}
+
+absl::Status DockerManager::Logs(const LogsRequest& r, const LogCallback& on_chunk,
+                                 CancelToken* cancel) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", r.id));
+  if (r.tail.has_value() && *r.tail < 0) {
+    return absl::InvalidArgumentError("tail: must not be negative");
+  }
+  if (r.since < 0 || r.until < 0) {
+    return absl::InvalidArgumentError("since/until: must be seconds since the epoch");
+  }
+  ASSIGN_OR_RETURN(nlohmann::json info, InspectContainer(r.id));
+  const bool tty = info.contains("Config") && info["Config"].value("Tty", false);
+  EngineRequest req;
+  req.path = ContainerPath(r.id, "/logs");
+  const bool both = !r.stdout_stream && !r.stderr_stream;
+  req.query = {{"stdout", (both || r.stdout_stream) ? "1" : "0"},
+               {"stderr", (both || r.stderr_stream) ? "1" : "0"}};
+  if (r.follow) req.query.emplace_back("follow", "1");
+  if (r.timestamps) req.query.emplace_back("timestamps", "1");
+  req.query.emplace_back("tail", r.tail.has_value() ? std::to_string(*r.tail) : "all");
+  if (r.since > 0) req.query.emplace_back("since", std::to_string(r.since));
+  if (r.until > 0) req.query.emplace_back("until", std::to_string(r.until));
+  req.read_timeout = absl::Hours(24 * 365);
+
+  auto emit = [&](LogChunk::Stream stream, absl::string_view payload) {
+    LogChunk chunk;
+    chunk.stream = stream;
+    if (r.timestamps) {
+      // The engine prefixes each line with an RFC 3339 timestamp and a space.
+      if (size_t sp = payload.find(' '); sp != absl::string_view::npos && sp < 40) {
+        chunk.timestamp = std::string(payload.substr(0, sp));
+        payload.remove_prefix(sp + 1);
+      }
+    }
+    chunk.data = std::string(payload);
+    return on_chunk(chunk);
+  };
+  if (tty) {
+    LineSplitter lines;
+    auto on_line = [&](absl::string_view l) {
+      return emit(LogChunk::Stream::kConsole, absl::StrCat(l, "\n"));
+    };
+    RETURN_IF_ERROR(engine_->Stream(
+        req, [&](absl::string_view d) { return lines.Feed(d, on_line); }, cancel));
+    lines.Finish(on_line);
+    return absl::OkStatus();
+  }
+  LogFrameDecoder decoder;
+  absl::Status frame_status;
+  RETURN_IF_ERROR(engine_->Stream(
+      req,
+      [&](absl::string_view d) {
+        frame_status = decoder.Feed(d, [&](LogFrameDecoder::Stream s, absl::string_view p) {
+          return emit(s == LogFrameDecoder::Stream::kStderr ? LogChunk::Stream::kStderr
+                                                            : LogChunk::Stream::kStdout,
+                      p);
+        });
+        return frame_status.ok();
+      },
+      cancel));
+  RETURN_IF_ERROR(frame_status);
+  return decoder.Finish();
+}
+
+absl::Status DockerManager::Events(const EventsRequest& r, const EventCallback& on_event,
+                                   CancelToken* cancel) {
+  std::map<std::string, std::vector<std::string>> filters;
+  for (size_t i = 0; i < r.filters.size(); ++i) {
+    const std::string& f = r.filters[i];
+    const size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("filters[", i, "]: must be key=value, e.g. type=container"));
+    }
+    filters[f.substr(0, eq)].push_back(f.substr(eq + 1));
+  }
+  if (r.since < 0 || r.until < 0) {
+    return absl::InvalidArgumentError("since/until: must be seconds since the epoch");
+  }
+  EngineRequest req;
+  req.path = "/events";
+  if (r.since > 0) req.query.emplace_back("since", std::to_string(r.since));
+  if (r.until > 0) req.query.emplace_back("until", std::to_string(r.until));
+  if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
+  req.read_timeout = absl::Hours(24 * 365);
+  LineSplitter lines;
+  absl::Status parse_status;
+  auto on_line = [&](absl::string_view line) {
+    auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      parse_status = absl::InternalError("engine sent a malformed event");
+      return false;
+    }
+    EngineEvent e;
+    e.type = j.value("Type", "");
+    e.action = j.value("Action", "");
+    e.scope = j.value("scope", "");
+    e.time_nano = j.value("timeNano", int64_t{0});
+    if (auto a = j.find("Actor"); a != j.end() && a->is_object()) {
+      e.actor_id = a->value("ID", "");
+      if (auto at = a->find("Attributes"); at != a->end()) e.attributes = StringMap(*at);
+    }
+    return on_event(e);
+  };
+  absl::Status s = engine_->Stream(
+      req, [&](absl::string_view d) { return lines.Feed(d, on_line); }, cancel);
+  RETURN_IF_ERROR(parse_status);
+  return s;
 }
 
 }  // namespace dkd::core

@@ -13,7 +13,9 @@ namespace {
 
 // Debian's Abseil has its own string_view, so these helpers work on
 // std::string_view directly.
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
 
 std::string_view TrimLeft(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
@@ -53,15 +55,13 @@ std::vector<std::string> SplitLines(std::string_view text) {
 
 const std::set<std::string>& Keywords() {
   static const std::set<std::string> k = {
-      "ADD",    "ARG",        "CMD",     "COPY",  "ENTRYPOINT", "ENV",       "EXPOSE",
-      "FROM",   "HEALTHCHECK", "LABEL",  "MAINTAINER", "ONBUILD", "RUN",   "SHELL",
-      "STOPSIGNAL", "USER",   "VOLUME",  "WORKDIR"};
+      "ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
+      "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
+      "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
   return k;
 }
 
-bool IsBlank(std::string_view line) {
-  return Trim(line).empty();
-}
+bool IsBlank(std::string_view line) { return Trim(line).empty(); }
 
 bool IsCommentLine(std::string_view line) {
   std::string_view t = TrimLeft(line);
@@ -118,8 +118,8 @@ void SplitFlags(DockerfileInstruction& ins) {
 }
 
 void DetectJson(DockerfileInstruction& ins) {
-  static const std::set<std::string> kJsonCapable = {"RUN",  "CMD",  "ENTRYPOINT", "SHELL",
-                                                     "COPY", "ADD",  "VOLUME",     "HEALTHCHECK"};
+  static const std::set<std::string> kJsonCapable = {"RUN",  "CMD", "ENTRYPOINT", "SHELL",
+                                                     "COPY", "ADD", "VOLUME",     "HEALTHCHECK"};
   if (!kJsonCapable.count(ins.keyword)) return;
   std::string_view text = ins.rest;
   if (ins.keyword == "HEALTHCHECK") {
@@ -149,9 +149,7 @@ absl::StatusOr<DockerfileInstruction> ParseLogical(std::string logical, int star
     return absl::InvalidArgumentError(
         absl::StrCat("line ", start, ": unknown instruction: ", std::string(t.substr(0, ws))));
   }
-  ins.arguments = ws == std::string_view::npos
-                      ? ""
-                      : std::string(Trim(t.substr(ws)));
+  ins.arguments = ws == std::string_view::npos ? "" : std::string(Trim(t.substr(ws)));
   if (ins.arguments.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("line ", start, ": ", ins.keyword, " requires at least one argument"));
@@ -196,7 +194,8 @@ absl::StatusOr<ParsedDockerfile> ParseDockerfile(std::string_view text) {
     std::string key = Lower(Trim(body.substr(0, eq)));
     if (key != "syntax" && key != "escape" && key != "check") break;
     if (out.directives.count(key)) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", i + 1, ": duplicate directive ", key));
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", i + 1, ": duplicate directive ", key));
     }
     std::string value(Trim(body.substr(eq + 1)));
     if (key == "escape") {
@@ -215,7 +214,8 @@ absl::StatusOr<ParsedDockerfile> ParseDockerfile(std::string_view text) {
     }
     if (IsCommentLine(lines[i])) {
       std::string_view c = TrimLeft(lines[i]);
-      out.comments.push_back(DockerfileComment{static_cast<int>(i + 1), std::string(Trim(c.substr(1)))});
+      out.comments.push_back(
+          DockerfileComment{static_cast<int>(i + 1), std::string(Trim(c.substr(1)))});
       ++i;
       continue;
     }

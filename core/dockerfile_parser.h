@@ -32,7 +32,7 @@ struct DockerfileFlag {
 
 struct DockerfileHeredoc {
   std::string delimiter;
-  std::string content;  // lines between the opener and the delimiter, '\n'-terminated
+  std::string content;      // lines between the opener and the delimiter, '\n'-terminated
   bool strip_tabs = false;  // `<<-`
 };
 
@@ -86,8 +86,7 @@ struct KeyValue {
 
 // The pairs of an ENV, LABEL or ARG instruction, including the legacy
 // `ENV KEY value with spaces` form. Quotes are removed; nothing is expanded.
-std::vector<KeyValue> ParseKeyValues(const DockerfileInstruction& instruction,
-                                     char escape = '\\');
+std::vector<KeyValue> ParseKeyValues(const DockerfileInstruction& instruction, char escape = '\\');
 
 // A FROM line, split up: image "name[:tag][@digest]" plus `AS alias`.
 struct FromInfo {

@@ -27,9 +27,9 @@ bool IsAssignment(const std::string& word) {
 }
 
 bool IsKeyword(const std::string& word) {
-  static const std::set<std::string> kKeywords = {"if",   "then", "else", "elif", "fi",
-                                                  "do",   "done", "while", "until", "!",
-                                                  "{",    "}",    "time", "case", "esac"};
+  static const std::set<std::string> kKeywords = {"if", "then", "else",  "elif",  "fi",
+                                                  "do", "done", "while", "until", "!",
+                                                  "{",  "}",    "time",  "case",  "esac"};
   return kKeywords.count(word) > 0;
 }
 
@@ -151,8 +151,8 @@ class Lexer {
     while (i_ < s_.size() && s_[i_] != '"') {
       char c = s_[i_];
       char next = i_ + 1 < s_.size() ? s_[i_ + 1] : '\0';
-      if (c == '\\' && (next == '$' || next == '`' || next == '"' || next == '\\' ||
-                        next == '\n')) {
+      if (c == '\\' &&
+          (next == '$' || next == '`' || next == '"' || next == '\\' || next == '\n')) {
         if (next != '\n') text += next;
         i_ += 2;
       } else if (c == '$' && next == '(') {

@@ -1,5 +1,6 @@
 // gRPC adapter for core::DockerManager: validate -> convert -> call core ->
-// convert back -> map status. No domain logic lives here.
+// convert back -> map status. No domain logic lives here. Streaming RPCs
+// watch for the caller going away and abort the engine request.
 #pragma once
 
 #include <memory>
@@ -15,6 +16,47 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
 
   grpc::Status Ping(grpc::ServerContext* context, const dkd::v1::PingRequest* request,
                     dkd::v1::PingResponse* response) override;
+  grpc::Status GetEngineInfo(grpc::ServerContext* context,
+                             const dkd::v1::GetEngineInfoRequest* request,
+                             dkd::v1::EngineInfo* response) override;
+  grpc::Status BuildImage(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
+  grpc::Status PushImage(grpc::ServerContext* context, const dkd::v1::PushImageRequest* request,
+                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
+  grpc::Status PullImage(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
+                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
+  grpc::Status RunContainer(grpc::ServerContext* context,
+                            const dkd::v1::RunContainerRequest* request,
+                            dkd::v1::RunContainerResponse* response) override;
+  grpc::Status WaitContainer(grpc::ServerContext* context,
+                             const dkd::v1::WaitContainerRequest* request,
+                             dkd::v1::WaitContainerResponse* response) override;
+  grpc::Status ListContainers(grpc::ServerContext* context,
+                              const dkd::v1::ListContainersRequest* request,
+                              dkd::v1::ListContainersResponse* response) override;
+  grpc::Status InspectContainer(grpc::ServerContext* context,
+                                const dkd::v1::InspectContainerRequest* request,
+                                dkd::v1::ContainerDetails* response) override;
+  grpc::Status StopContainer(grpc::ServerContext* context,
+                             const dkd::v1::StopContainerRequest* request,
+                             dkd::v1::StopContainerResponse* response) override;
+  grpc::Status RemoveContainer(grpc::ServerContext* context,
+                               const dkd::v1::RemoveContainerRequest* request,
+                               dkd::v1::RemoveContainerResponse* response) override;
+  grpc::Status ContainerLogs(grpc::ServerContext* context,
+                             const dkd::v1::ContainerLogsRequest* request,
+                             grpc::ServerWriter<dkd::v1::LogEntry>* writer) override;
+  grpc::Status ListImages(grpc::ServerContext* context, const dkd::v1::ListImagesRequest* request,
+                          dkd::v1::ListImagesResponse* response) override;
+  grpc::Status InspectImage(grpc::ServerContext* context,
+                            const dkd::v1::InspectImageRequest* request,
+                            dkd::v1::ImageDetails* response) override;
+  grpc::Status RemoveImage(grpc::ServerContext* context, const dkd::v1::RemoveImageRequest* request,
+                           dkd::v1::RemoveImageResponse* response) override;
+  grpc::Status StreamEvents(grpc::ServerContext* context,
+                            const dkd::v1::StreamEventsRequest* request,
+                            grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
 
  private:
   std::shared_ptr<core::DockerManager> manager_;

@@ -18,6 +18,7 @@
 #include "core/docker_manager.h"
 #include "core/engine_address.h"
 #include "core/engine_client.h"
+#include "core/image_optimizer.h"
 #include "server/build_generator_service.h"
 #include "server/daemon_options.h"
 #include "server/docker_manager_service.h"
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   auto manager = std::make_shared<core::DockerManager>(engine);
   server::DockerManagerService docker_manager_service(manager);
   server::BuildGeneratorService build_generator_service;
-  server::ImageOptimizerService image_optimizer_service;
+  server::ImageOptimizerService image_optimizer_service(
+      std::make_shared<core::ImageOptimizer>(engine));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -1,4 +1,4 @@
-#include "client/context_tar.h"
+#include "core/context_tar.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,7 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace dkd::client {
+namespace dkd::core {
 namespace {
 
 using ::testing::ElementsAre;
@@ -422,4 +422,4 @@ TEST(ContextPackerTest, CreateRejectsBadContexts) {
 }
 
 }  // namespace
-}  // namespace dkd::client
+}  // namespace dkd::core

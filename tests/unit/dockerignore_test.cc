@@ -1,4 +1,4 @@
-#include "client/dockerignore.h"
+#include "core/dockerignore.h"
 
 #include <string>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace dkd::client {
+namespace dkd::core {
 namespace {
 
 using ::testing::ElementsAre;
@@ -277,4 +277,4 @@ TEST(CleanPathTest, MatchesGoPathClean) {
 }
 
 }  // namespace
-}  // namespace dkd::client
+}  // namespace dkd::core

@@ -1,4 +1,4 @@
-#include "client/context_tar.h"
+#include "core/context_tar.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -22,7 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace dkd::client {
+namespace dkd::core {
 namespace {
 
 constexpr size_t kMaxDockerignoreSize = 8 << 20;
@@ -390,4 +390,4 @@ absl::StatusOr<ContextStats> ContextPacker::Pack(const ContextSink& sink,
   return run.stats;
 }
 
-}  // namespace dkd::client
+}  // namespace dkd::core

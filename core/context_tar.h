@@ -24,9 +24,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "client/dockerignore.h"
+#include "core/dockerignore.h"
 
-namespace dkd::client {
+namespace dkd::core {
 
 // Receives consecutive pieces of the tar stream. Returning false cancels the
 // pack, which then fails with Cancelled.
@@ -106,4 +106,4 @@ class ContextPacker {
 // Returns a new `.dockerfile.<20 lowercase hex digits>` name.
 std::string RandomDockerfileName();
 
-}  // namespace dkd::client
+}  // namespace dkd::core

@@ -24,7 +24,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace dkd::client {
+namespace dkd::core {
 
 namespace internal {
 
@@ -115,4 +115,4 @@ class DockerIgnore {
 // elements, resolves `..` lexically, removes a trailing `/`; "" becomes ".".
 std::string CleanPath(std::string_view path);
 
-}  // namespace dkd::client
+}  // namespace dkd::core

@@ -1,4 +1,4 @@
-#include "client/dockerignore.h"
+#include "core/dockerignore.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace dkd::client {
+namespace dkd::core {
 namespace {
 
 using internal::PatternToken;
@@ -393,4 +393,4 @@ std::vector<std::string> DockerIgnore::Patterns() const {
   return out;
 }
 
-}  // namespace dkd::client
+}  // namespace dkd::core
