@@ -28,6 +28,28 @@ int ReportError(const CliContext& ctx, const absl::Status& status);
 
 int CmdVersion(CliContext& ctx, const std::vector<std::string>& args);
 
+// DockerManager (cmd_images.cc, cmd_containers.cc).
+int CmdBuild(CliContext& ctx, const std::vector<std::string>& args);
+int CmdPush(CliContext& ctx, const std::vector<std::string>& args);
+int CmdPull(CliContext& ctx, const std::vector<std::string>& args);
+int CmdImages(CliContext& ctx, const std::vector<std::string>& args);
+int CmdRmi(CliContext& ctx, const std::vector<std::string>& args);
+int CmdLogin(CliContext& ctx, const std::vector<std::string>& args);
+int CmdLogout(CliContext& ctx, const std::vector<std::string>& args);
+int CmdRun(CliContext& ctx, const std::vector<std::string>& args);
+int CmdPs(CliContext& ctx, const std::vector<std::string>& args);
+int CmdStop(CliContext& ctx, const std::vector<std::string>& args);
+int CmdRm(CliContext& ctx, const std::vector<std::string>& args);
+int CmdLogs(CliContext& ctx, const std::vector<std::string>& args);
+int CmdInspect(CliContext& ctx, const std::vector<std::string>& args);
+int CmdEvents(CliContext& ctx, const std::vector<std::string>& args);
+int CmdInfo(CliContext& ctx, const std::vector<std::string>& args);
+
+// BuildGenerator (cmd_build_generator.cc).
+int CmdGenerate(CliContext& ctx, const std::vector<std::string>& args);
+int CmdLint(CliContext& ctx, const std::vector<std::string>& args);
+int CmdOptimize(CliContext& ctx, const std::vector<std::string>& args);
+
 // ImageOptimizer (cmd_image_optimizer.cc).
 int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args);
 int CmdCompare(CliContext& ctx, const std::vector<std::string>& args);

@@ -181,6 +181,8 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   absl::Status body_status;
   if (request.body_reader) {
     req.headers.emplace("Content-Type", request.content_type);
+    // httplib frames the body in chunks but leaves announcing it to the caller.
+    req.headers.emplace("Transfer-Encoding", "chunked");
     req.is_chunked_content_provider_ = true;
     req.content_provider_ = [&](size_t, size_t, httplib::DataSink& sink) -> bool {
       char buf[64 * 1024];

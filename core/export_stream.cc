@@ -48,6 +48,9 @@ void ExportStream::Finish(absl::Status status) {
 
 absl::StatusOr<size_t> ExportStream::Read(char* buf, size_t len) {
   if (len == 0) return 0;
+  if (reader_closed_.load(std::memory_order_relaxed)) {
+    return absl::CancelledError("image export stream closed");
+  }
   if (pos_ == current_.size()) {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
@@ -71,6 +74,7 @@ absl::StatusOr<size_t> ExportStream::Read(char* buf, size_t len) {
 }
 
 void ExportStream::Close() {
+  reader_closed_.store(true, std::memory_order_relaxed);
   absl::MutexLock lock(&mu_);
   closed_ = true;
   queue_.clear();

@@ -13,6 +13,7 @@
 // (Read); Close may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <string>
 
@@ -50,6 +51,7 @@ class ExportStream : public ByteSource {
   std::string filling_;  // producer only
   std::string current_;  // reader only
   size_t pos_ = 0;       // reader only
+  std::atomic<bool> reader_closed_{false};
 
   absl::Mutex mu_;
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);

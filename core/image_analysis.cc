@@ -203,7 +203,7 @@ absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
       l.comment = JsonString(*it, "Comment");
       l.size_bytes = JsonInt(*it, "Size");
       if (int64_t created = JsonInt(*it, "Created"); created > 0) {
-        l.created = absl::FormatTime(absl::RFC3339_sec, absl::FromUnixSeconds(created),
+        l.created = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(created),
                                      absl::UTCTimeZone());
       }
       l.empty_layer = l.size_bytes == 0 && LooksMetadataOnly(l.created_by);

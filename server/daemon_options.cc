@@ -22,6 +22,9 @@ Options:
   --tcp HOST:PORT          gRPC TCP listener, loopback only without TLS
                            (default 127.0.0.1:7575; "" disables; port 0 = any free)
   --port-file PATH         write the bound TCP port to PATH once listening
+  --bind-root DIR          allow bind mounts from under DIR (repeatable; default
+                           none: named volumes only; the engine socket never)
+  --context-root DIR       allow daemon-local build contexts under DIR (repeatable)
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --health-interval SECS   engine health check period in seconds (default 2)
   --shutdown-grace SECS    time open calls get on SIGTERM (default 10)
@@ -95,6 +98,18 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
             "--log-level must be one of trace, debug, info, warn, error; got \"", *v, "\""));
       }
       o.log_level = *v;
+    } else if (name == "--bind-root") {
+      if (!(v = take()).ok()) return v.status();
+      if (v->empty() || (*v)[0] != '/') {
+        return absl::InvalidArgumentError("--bind-root must be an absolute directory");
+      }
+      o.bind_roots.push_back(*v);
+    } else if (name == "--context-root") {
+      if (!(v = take()).ok()) return v.status();
+      if (v->empty() || (*v)[0] != '/') {
+        return absl::InvalidArgumentError("--context-root must be an absolute directory");
+      }
+      o.context_roots.push_back(*v);
     } else if (name == "--health-interval") {
       if (absl::Status s = seconds(o.health_interval); !s.ok()) return s;
     } else if (name == "--shutdown-grace") {

@@ -26,6 +26,10 @@ struct DaemonOptions {
   absl::Duration health_interval = absl::Seconds(2);
   // Time open calls get to finish on SIGTERM/SIGINT before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Run policy: host directories bind mounts may come from, and directories
+  // daemon-local build contexts may come from (both default to none).
+  std::vector<std::string> bind_roots;
+  std::vector<std::string> context_roots;
   bool show_help = false;
   bool show_version = false;
 };

@@ -1,10 +1,265 @@
 #include "server/image_optimizer_service.h"
 
+#include <grpcpp/server_context.h>
+
+#include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/status_map.h"
+
 namespace dkd::server {
+namespace {
+
+namespace pb = ::dkd::v1;
+
+constexpr int kMaxTopWastedPaths = 1000;
+
+// Cancels `token` when the caller goes away, until destroyed.
+class CallWatcher {
+ public:
+  CallWatcher(grpc::ServerContext* context, core::CancelToken* token)
+      : thread_([this, context, token] {
+          while (!done_.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
+            if (context->IsCancelled()) {
+              token->Cancel();
+              return;
+            }
+          }
+        }) {}
+  ~CallWatcher() {
+    done_.Notify();
+    thread_.join();
+  }
+  CallWatcher(const CallWatcher&) = delete;
+  CallWatcher& operator=(const CallWatcher&) = delete;
+
+ private:
+  absl::Notification done_;
+  std::thread thread_;
+};
+
+absl::Status ToOptions(const pb::AnalyzeImageRequest& req, core::AnalyzeOptions& options) {
+  if (req.top_wasted_paths() < 0 || req.top_wasted_paths() > kMaxTopWastedPaths) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_wasted_paths: must be between 0 and ", kMaxTopWastedPaths));
+  }
+  options.deep = req.deep();
+  options.top_wasted_paths = req.top_wasted_paths();
+  return absl::OkStatus();
+}
+
+void ToProto(const core::OptimizationSuggestion& s, pb::OptimizationSuggestion* out) {
+  out->set_category(s.category);
+  out->set_description(s.description);
+  out->set_impact(static_cast<pb::Impact>(s.impact));
+  out->set_effort(static_cast<pb::Impact>(s.effort));
+  for (const auto& c : s.dockerfile_changes) out->add_dockerfile_changes(c);
+  out->set_size_reduction_mb(s.size_reduction_mb);
+  out->set_size_measured(s.size_measured);
+  out->set_evidence(s.evidence);
+}
+
+void ToProto(const core::DeepAnalysis& d, pb::LayerEfficiency* out) {
+  const core::EfficiencyReport& e = d.efficiency;
+  out->set_efficiency(e.efficiency);
+  out->set_wasted_bytes(e.wasted_bytes);
+  out->set_user_size_bytes(e.user_size_bytes);
+  out->set_user_wasted_percent(e.user_wasted_percent);
+  out->set_files_walked(d.files_walked);
+  for (const core::WastedPath& w : e.top_wasted) {
+    pb::WastedPath* p = out->add_top_wasted();
+    p->set_path(w.path);
+    p->set_wasted_bytes(w.cumulative_bytes);
+    p->set_occurrences(w.occurrences);
+    p->set_blamed_layer(w.blame_layer);
+    p->set_blamed_created_by(w.blame_created_by);
+  }
+}
+
+pb::BaseImageMethod ToProto(core::BaseImageMethod m) {
+  switch (m) {
+    case core::BaseImageMethod::kLayerPrefix:
+      return pb::BASE_IMAGE_METHOD_LAYER_PREFIX;
+    case core::BaseImageMethod::kLabel:
+      return pb::BASE_IMAGE_METHOD_LABEL;
+    case core::BaseImageMethod::kHistory:
+      return pb::BASE_IMAGE_METHOD_HISTORY;
+    case core::BaseImageMethod::kNotFound:
+      return pb::BASE_IMAGE_METHOD_NOT_FOUND;
+    case core::BaseImageMethod::kUnspecified:
+      break;
+  }
+  return pb::BASE_IMAGE_METHOD_UNSPECIFIED;
+}
+
+void ToProto(const core::ImageAnalysis& a, pb::ImageAnalysis* out) {
+  out->set_image_name(a.image_name);
+  out->set_image_id(a.image_id);
+  out->set_size_bytes(a.size_bytes);
+  out->set_size_mb(a.SizeMb());
+  for (const core::ImageLayer& l : a.layers) {
+    pb::Layer* p = out->add_layers();
+    p->set_digest(l.digest);
+    p->set_size_bytes(l.size_bytes);
+    p->set_created_by(l.created_by);
+    p->set_created(l.created);
+    p->set_comment(l.comment);
+    p->set_empty_layer(l.empty_layer);
+  }
+  out->set_base_image(a.base_image);
+  out->set_base_image_method(ToProto(a.base_image_method));
+  for (const auto& p : a.exposed_ports) out->add_exposed_ports(p);
+  for (const auto& v : a.volumes) out->add_volumes(v);
+  for (const auto& [k, v] : a.environment_vars) (*out->mutable_environment_vars())[k] = v;
+  for (const auto& e : a.commands.entrypoint) out->mutable_commands()->add_entrypoint(e);
+  for (const auto& c : a.commands.cmd) out->mutable_commands()->add_cmd(c);
+  for (const auto& h : a.commands.history) out->mutable_commands()->add_history(h);
+  out->set_user(a.user);
+  out->set_has_health_check(a.has_health_check);
+  for (const auto& s : a.potential_optimizations) ToProto(s, out->add_potential_optimizations());
+  out->set_optimization_score(a.optimization_score);
+  if (a.deep) ToProto(*a.deep, out->mutable_efficiency());
+}
+
+template <typename Map>
+void CopyMap(const google::protobuf::Map<std::string, std::string>& in, Map& out) {
+  for (const auto& [k, v] : in) out[k] = v;
+}
+
+core::BuildConfig FromProto(const pb::BuildConfig& in) {
+  core::BuildConfig c;
+  c.build_type = in.build_type();
+  c.base_image = in.base_image();
+  c.runtime_base_image = in.runtime_base_image();
+  c.build_commands.assign(in.build_commands().begin(), in.build_commands().end());
+  c.runtime_commands.assign(in.runtime_commands().begin(), in.runtime_commands().end());
+  CopyMap(in.metadata(), c.metadata);
+  c.language_version = in.language_version();
+  c.package_manager = in.package_manager();
+  c.entrypoint.assign(in.entrypoint().begin(), in.entrypoint().end());
+  c.command.assign(in.command().begin(), in.command().end());
+  c.port = in.port();
+  c.health_check.assign(in.health_check().begin(), in.health_check().end());
+  c.extra_packages.assign(in.extra_packages().begin(), in.extra_packages().end());
+  CopyMap(in.environment(), c.environment);
+  CopyMap(in.labels(), c.labels);
+  CopyMap(in.build_args(), c.build_args);
+  c.user = in.user();
+  c.working_directory = in.working_directory();
+  c.use_buildkit_cache = in.use_buildkit_cache();
+  c.main = in.main();
+  return c;
+}
+
+void ToProto(const core::BuildConfig& c, pb::BuildConfig* out) {
+  out->set_build_type(c.build_type);
+  out->set_base_image(c.base_image);
+  out->set_runtime_base_image(c.runtime_base_image);
+  for (const auto& s : c.build_commands) out->add_build_commands(s);
+  for (const auto& s : c.runtime_commands) out->add_runtime_commands(s);
+  for (const auto& [k, v] : c.metadata) (*out->mutable_metadata())[k] = v;
+  out->set_language_version(c.language_version);
+  out->set_package_manager(c.package_manager);
+  for (const auto& s : c.entrypoint) out->add_entrypoint(s);
+  for (const auto& s : c.command) out->add_command(s);
+  out->set_port(c.port);
+  for (const auto& s : c.health_check) out->add_health_check(s);
+  for (const auto& s : c.extra_packages) out->add_extra_packages(s);
+  for (const auto& [k, v] : c.environment) (*out->mutable_environment())[k] = v;
+  for (const auto& [k, v] : c.labels) (*out->mutable_labels())[k] = v;
+  for (const auto& [k, v] : c.build_args) (*out->mutable_build_args())[k] = v;
+  out->set_user(c.user);
+  out->set_working_directory(c.working_directory);
+  out->set_use_buildkit_cache(c.use_buildkit_cache);
+  out->set_main(c.main);
+}
+
+}  // namespace
 
 ImageOptimizerService::ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer)
     : optimizer_(std::move(optimizer)) {}
+
+grpc::Status ImageOptimizerService::AnalyzeImage(grpc::ServerContext* context,
+                                                 const pb::AnalyzeImageRequest* request,
+                                                 pb::ImageAnalysis* response) {
+  core::AnalyzeOptions options;
+  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
+  core::CancelToken cancel;
+  CallWatcher watcher(context, &cancel);
+  auto analysis = optimizer_->AnalyzeImage(request->image(), options, &cancel);
+  if (!analysis.ok()) return ToGrpcStatus(analysis.status());
+  ToProto(*analysis, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageOptimizerService::OptimizeImage(grpc::ServerContext* context,
+                                                  const pb::OptimizeImageRequest* request,
+                                                  pb::OptimizeImageResponse* response) {
+  core::CancelToken cancel;
+  CallWatcher watcher(context, &cancel);
+  auto result = optimizer_->OptimizeImage(FromProto(request->config()), request->image(), &cancel);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_suggested_base_image(result->suggested_base_image);
+  for (const auto& n : result->optimization_notes) response->add_optimization_notes(n);
+  ToProto(result->optimized_config, response->mutable_optimized_config());
+  for (const auto& s : result->suggestions) ToProto(s, response->add_suggestions());
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageOptimizerService::SuggestOptimizations(
+    grpc::ServerContext* context, const pb::AnalyzeImageRequest* request,
+    pb::SuggestOptimizationsResponse* response) {
+  core::AnalyzeOptions options;
+  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
+  core::CancelToken cancel;
+  CallWatcher watcher(context, &cancel);
+  auto suggestions = optimizer_->SuggestOptimizations(request->image(), options, &cancel);
+  if (!suggestions.ok()) return ToGrpcStatus(suggestions.status());
+  for (const auto& s : *suggestions) ToProto(s, response->add_suggestions());
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageOptimizerService::CompareImages(grpc::ServerContext* context,
+                                                  const pb::CompareImagesRequest* request,
+                                                  pb::ImageComparison* response) {
+  core::AnalyzeOptions options;
+  options.deep = request->deep();
+  core::CancelToken cancel;
+  CallWatcher watcher(context, &cancel);
+  auto c = optimizer_->CompareImages(request->image_a(), request->image_b(), options, &cancel);
+  if (!c.ok()) return ToGrpcStatus(c.status());
+  ToProto(c->a, response->mutable_a());
+  ToProto(c->b, response->mutable_b());
+  response->set_size_difference_bytes(c->size_difference_bytes);
+  response->set_layer_count_difference(c->layer_count_difference);
+  response->set_score_difference(c->score_difference);
+  response->set_shared_layers(c->shared_layers);
+  for (const auto& s : c->summary) response->add_summary(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status ImageOptimizerService::GetOptimizationReport(grpc::ServerContext* context,
+                                                          const pb::AnalyzeImageRequest* request,
+                                                          pb::OptimizationReport* response) {
+  core::AnalyzeOptions options;
+  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
+  core::CancelToken cancel;
+  CallWatcher watcher(context, &cancel);
+  auto report = optimizer_->GetOptimizationReport(request->image(), options, &cancel);
+  if (!report.ok()) return ToGrpcStatus(report.status());
+  ToProto(report->analysis, response->mutable_analysis());
+  int order = 1;
+  for (const auto& s : report->implementation_plan) {
+    pb::PlanStep* step = response->add_implementation_plan();
+    step->set_order(order++);
+    ToProto(s, step->mutable_suggestion());
+  }
+  response->set_total_potential_savings_mb(report->total_potential_savings_mb);
+  for (const auto& s : report->summary) response->add_summary(s);
+  return grpc::Status::OK;
+}
 
 }  // namespace dkd::server

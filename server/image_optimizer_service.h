@@ -1,4 +1,7 @@
-// gRPC adapter for core::ImageOptimizer.
+// gRPC adapter for core::ImageOptimizer: validate -> convert -> call core ->
+// convert back -> map status. No domain logic lives here. Analysis RPCs watch
+// for the caller going away and abort the image export stream behind a deep
+// analysis. Thread-safe: the service holds no per-call state.
 #pragma once
 
 #include <memory>
@@ -11,6 +14,22 @@ namespace dkd::server {
 class ImageOptimizerService final : public dkd::v1::ImageOptimizer::Service {
  public:
   explicit ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer);
+
+  grpc::Status AnalyzeImage(grpc::ServerContext* context,
+                            const dkd::v1::AnalyzeImageRequest* request,
+                            dkd::v1::ImageAnalysis* response) override;
+  grpc::Status OptimizeImage(grpc::ServerContext* context,
+                             const dkd::v1::OptimizeImageRequest* request,
+                             dkd::v1::OptimizeImageResponse* response) override;
+  grpc::Status SuggestOptimizations(grpc::ServerContext* context,
+                                    const dkd::v1::AnalyzeImageRequest* request,
+                                    dkd::v1::SuggestOptimizationsResponse* response) override;
+  grpc::Status CompareImages(grpc::ServerContext* context,
+                             const dkd::v1::CompareImagesRequest* request,
+                             dkd::v1::ImageComparison* response) override;
+  grpc::Status GetOptimizationReport(grpc::ServerContext* context,
+                                     const dkd::v1::AnalyzeImageRequest* request,
+                                     dkd::v1::OptimizationReport* response) override;
 
  private:
   std::shared_ptr<core::ImageOptimizer> optimizer_;

@@ -90,7 +90,10 @@ int main(int argc, char** argv) {
   }
 
   auto engine = std::make_shared<core::EngineClient>(*engine_address);
-  auto manager = std::make_shared<core::DockerManager>(engine);
+  core::RunPolicy policy;
+  policy.bind_roots = options->bind_roots;
+  policy.context_roots = options->context_roots;
+  auto manager = std::make_shared<core::DockerManager>(engine, policy);
   server::DockerManagerService docker_manager_service(manager);
   server::BuildGeneratorService build_generator_service;
   server::ImageOptimizerService image_optimizer_service(

@@ -1,0 +1,58 @@
+// Helpers shared by dkctl commands: human-readable sizes and times, tables,
+// the credentials store, and Ctrl-C handling for streaming calls.
+#pragma once
+
+#include <grpcpp/client_context.h>
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dkd/v1/docker_manager.pb.h"
+
+namespace dkd::client {
+
+// 1234567 -> "1.23MB" (decimal units, as docker prints sizes).
+std::string HumanSize(int64_t bytes);
+// Seconds since the epoch -> "5 minutes ago".
+std::string HumanAgo(int64_t epoch_seconds);
+// Prints rows as left-aligned columns separated by three spaces.
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
+// Truncates to `n` characters with "…" when longer.
+std::string Truncate(const std::string& s, size_t n);
+
+// Where `dkctl login` keeps credentials: $DKCTL_CONFIG, else ~/.dkctl/config.json.
+std::string CredentialsPath();
+// Stores credentials for `server` (file mode 0600).
+absl::Status SaveCredentials(const std::string& server, const std::string& user,
+                             const std::string& password);
+absl::Status RemoveCredentials(const std::string& server);
+// Credentials stored for `server`, if any.
+std::optional<dkd::v1::RegistryAuth> LoadCredentials(const std::string& server);
+// The registry host of an image reference ("docker.io" when none is named).
+std::string RegistryOf(const std::string& image);
+// Credentials for `image`: --username with --password-stdin when given,
+// else the stored ones for its registry, else none.
+absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
+                                                    const std::string& username,
+                                                    bool password_stdin);
+
+// While alive, SIGINT/SIGTERM cancel `context` instead of killing dkctl, so
+// dkd aborts the engine work (a build stops) and the command exits cleanly.
+class InterruptCancels {
+ public:
+  explicit InterruptCancels(grpc::ClientContext* context);
+  ~InterruptCancels();
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  std::thread thread_;
+  int wake_fd_[2] = {-1, -1};
+  std::atomic<bool> interrupted_{false};
+};
+
+}  // namespace dkd::client

@@ -1,0 +1,70 @@
+#include "server/build_generator_service.h"
+
+#include <string>
+#include <utility>
+
+#include "core/dockerfile_linter.h"
+#include "core/dockerfile_optimizer.h"
+#include "server/build_generator_convert.h"
+#include "server/status_map.h"
+
+namespace dkd::server {
+
+grpc::Status BuildGeneratorService::CreateMultiStageBuild(grpc::ServerContext*,
+                                                          const dkd::v1::BuildConfig* request,
+                                                          dkd::v1::MultiStageBuild* response) {
+  auto build = generator_.CreateMultiStageBuild(FromProto(*request));
+  if (!build.ok()) return ToGrpcStatus(build.status());
+  ToProto(*build, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildGeneratorService::GenerateDockerfile(grpc::ServerContext*,
+                                                       const dkd::v1::BuildConfig* request,
+                                                       dkd::v1::GeneratedDockerfile* response) {
+  auto generated = generator_.GenerateDockerfile(FromProto(*request));
+  if (!generated.ok()) return ToGrpcStatus(generated.status());
+  response->set_dockerfile(std::move(generated->dockerfile));
+  response->set_dockerignore(std::move(generated->dockerignore));
+  ToProto(generated->build, response->mutable_build());
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildGeneratorService::GenerateBuildScript(grpc::ServerContext*,
+                                                        const dkd::v1::BuildScriptConfig* request,
+                                                        dkd::v1::GeneratedBuildScript* response) {
+  auto generated = generator_.GenerateBuildScript(FromProto(*request));
+  if (!generated.ok()) return ToGrpcStatus(generated.status());
+  ToProto(generated->script, response->mutable_script());
+  response->set_shell_script(std::move(generated->shell_script));
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildGeneratorService::LintDockerfile(grpc::ServerContext*,
+                                                   const dkd::v1::LintDockerfileRequest* request,
+                                                   dkd::v1::LintDockerfileResponse* response) {
+  const core::DockerfileLinter linter(LintOptionsFromProto(*request));
+  core::LintResult result = linter.Lint(request->dockerfile());
+  for (const auto& f : result.findings) ToProto(f, response->add_findings());
+  response->set_error_count(result.error_count);
+  response->set_warning_count(result.warning_count);
+  if (!result.parse_error.empty()) {
+    const std::string& name = request->filename().empty() ? "Dockerfile" : request->filename();
+    response->set_parse_error(name + ": " + result.parse_error);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildGeneratorService::OptimizeDockerfile(
+    grpc::ServerContext*, const dkd::v1::OptimizeDockerfileRequest* request,
+    dkd::v1::OptimizeDockerfileResponse* response) {
+  auto result = core::OptimizeDockerfile(request->dockerfile());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_dockerfile(std::move(result->dockerfile));
+  for (auto& c : result->changes) response->add_changes(std::move(c));
+  for (const auto& f : result->findings_before) ToProto(f, response->add_findings_before());
+  for (const auto& f : result->findings_after) ToProto(f, response->add_findings_after());
+  return grpc::Status::OK;
+}
+
+}  // namespace dkd::server
