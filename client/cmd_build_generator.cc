@@ -393,7 +393,9 @@ int CmdLint(CliContext& ctx, const std::vector<std::string>& args) {
     auto* f = resp->add_findings();
     f->set_rule("DL1000");
     f->set_severity(dkd::v1::SEVERITY_ERROR);
-    f->set_message(resp->parse_error());
+    std::string message = resp->parse_error();
+    if (absl::StartsWith(message, path + ": ")) message.erase(0, path.size() + 2);
+    f->set_message(message);
     f->set_line(ParseErrorLine(resp->parse_error()));
   }
   if (flags.Get("format") == "json") {

@@ -208,6 +208,9 @@ absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
       }
       l.empty_layer = l.size_bytes == 0 && LooksMetadataOnly(l.created_by);
       a.commands.history.push_back(l.created_by);
+      if (std::string id = JsonString(*it, "Id"); absl::StartsWith(id, "sha256:")) {
+        a.history_image_ids.push_back(std::move(id));
+      }
       a.layers.push_back(std::move(l));
     }
   }

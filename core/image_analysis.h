@@ -97,6 +97,9 @@ struct ImageAnalysis {
   int64_t size_bytes = 0;
   std::vector<ImageLayer> layers;
   std::vector<std::string> repo_tags;
+  // Image ids the history names (locally built images only; evidence for
+  // the base image search).
+  std::vector<std::string> history_image_ids;
   std::string base_image;
   BaseImageMethod base_image_method = BaseImageMethod::kNotFound;
   int64_t base_image_size_bytes = -1;  // -1 when unknown

@@ -31,6 +31,16 @@ std::vector<std::string> JsonStrings(const nlohmann::json& j) {
   return out;
 }
 
+std::string JsonText(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t JsonNumber(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
+}
+
 }  // namespace
 
 absl::Status ValidateImageArgument(absl::string_view field, absl::string_view image) {
@@ -87,13 +97,14 @@ absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel
       std::string id;
       std::vector<std::string> tags;
       int64_t size;
+      int64_t created;
     };
     std::vector<Candidate> candidates;
     if (list.is_array()) {
       for (const auto& img : list) {
         if (!img.is_object()) continue;
-        Candidate c{img.value("Id", ""), JsonStrings(img.value("RepoTags", nlohmann::json())),
-                    img.value("Size", int64_t{0})};
+        Candidate c{JsonText(img, "Id"), JsonStrings(img.value("RepoTags", nlohmann::json())),
+                    JsonNumber(img, "Size"), JsonNumber(img, "Created")};
         // A base holds a subset of the layers, so it is never larger.
         if (c.id == a.image_id || c.tags.empty() || c.size > a.size_bytes) continue;
         candidates.push_back(std::move(c));
@@ -102,6 +113,18 @@ absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel
     std::sort(candidates.begin(), candidates.end(),
               [](const Candidate& x, const Candidate& y) { return x.size > y.size; });
     if (candidates.size() > kMaxBaseCandidates) candidates.resize(kMaxBaseCandidates);
+    // Among equally long prefixes, prefer the image the history names (the
+    // parent of a local build), then the oldest, then the smallest tag.
+    auto in_history = [&a](const Candidate& c) {
+      return std::find(a.history_image_ids.begin(), a.history_image_ids.end(), c.id) !=
+             a.history_image_ids.end();
+    };
+    auto better = [&](const Candidate& x, const Candidate& y) {
+      if (in_history(x) != in_history(y)) return in_history(x);
+      if (x.created != y.created) return x.created < y.created;
+      return *std::min_element(x.tags.begin(), x.tags.end()) <
+             *std::min_element(y.tags.begin(), y.tags.end());
+    };
     size_t best_len = 0;
     const Candidate* best = nullptr;
     for (const Candidate& c : candidates) {
@@ -117,11 +140,11 @@ absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel
       if (auto rootfs = inspect->find("RootFS"); rootfs != inspect->end() && rootfs->is_object()) {
         chain = JsonStrings(rootfs->value("Layers", nlohmann::json()));
       }
-      if (chain.empty() || chain.size() >= layers.size() || chain.size() <= best_len) continue;
+      if (chain.empty() || chain.size() >= layers.size() || chain.size() < best_len) continue;
       if (!std::equal(chain.begin(), chain.end(), layers.begin())) continue;
+      if (chain.size() == best_len && !better(c, *best)) continue;
       best_len = chain.size();
       best = &c;
-      if (best_len + 1 == layers.size()) break;  // nothing longer is possible
     }
     if (best != nullptr) {
       a.base_image = *std::min_element(best->tags.begin(), best->tags.end());

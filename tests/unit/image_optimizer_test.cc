@@ -74,7 +74,7 @@ ImageAnalysis DeepAnalysisOf(const std::vector<ExportLayer>& layers) {
   return a;
 }
 
-TEST(ImageAnalysisTest, FromEngineListsHistoryOldestFirstWithDiffIds) {
+TEST(ImageOptimizerImageAnalysisTest, FromEngineListsHistoryOldestFirstWithDiffIds) {
   auto inspect = nlohmann::json::parse(R"({
     "Id": "sha256:img", "RepoTags": ["app:1"], "Size": 1100,
     "Config": {"User": "", "Env": ["PATH=/bin", "A=b=c"], "ExposedPorts": {"80/tcp": {}},
@@ -104,7 +104,7 @@ TEST(ImageAnalysisTest, FromEngineListsHistoryOldestFirstWithDiffIds) {
   EXPECT_EQ(a->LayerDigests(), (std::vector<std::string>{"sha256:l0", "sha256:l1"}));
 }
 
-TEST(ImageAnalysisTest, FromEngineTreatsZeroSizeRunAsLayerWhenTheChainSaysSo) {
+TEST(ImageOptimizerImageAnalysisTest, FromEngineTreatsZeroSizeRunAsLayerWhenTheChainSaysSo) {
   auto inspect = nlohmann::json::parse(
       R"({"Id": "sha256:i", "RootFS": {"Layers": ["sha256:a", "sha256:b", "sha256:c"]}})");
   auto history = nlohmann::json::parse(R"([
@@ -118,11 +118,11 @@ TEST(ImageAnalysisTest, FromEngineTreatsZeroSizeRunAsLayerWhenTheChainSaysSo) {
   EXPECT_TRUE(a->layers[2].empty_layer);
 }
 
-TEST(ImageAnalysisTest, RejectsNonObjectInspect) {
+TEST(ImageOptimizerImageAnalysisTest, RejectsNonObjectInspect) {
   EXPECT_FALSE(AnalysisFromEngine("x", nlohmann::json::array(), nlohmann::json()).ok());
 }
 
-TEST(ImageAnalysisTest, RootUserAndHumanSize) {
+TEST(ImageOptimizerImageAnalysisTest, RootUserAndHumanSize) {
   for (const char* u : {"", "root", "0", "0:0", "root:staff"}) EXPECT_TRUE(IsRootUser(u)) << u;
   for (const char* u : {"app", "1000", "1000:0", "nobody"}) EXPECT_FALSE(IsRootUser(u)) << u;
   EXPECT_EQ(HumanSize(0), "0B");
@@ -131,7 +131,7 @@ TEST(ImageAnalysisTest, RootUserAndHumanSize) {
   EXPECT_EQ(HumanSize(999), "999B");
 }
 
-TEST(ImageAnalysisTest, ToDictShowsSizeInMb) {
+TEST(ImageOptimizerImageAnalysisTest, ToDictShowsSizeInMb) {
   ImageAnalysis a = CleanAnalysis();
   a.size_bytes = 12'345'678;
   nlohmann::json j = a.ToDict();
@@ -140,7 +140,7 @@ TEST(ImageAnalysisTest, ToDictShowsSizeInMb) {
   EXPECT_FALSE(j.contains("efficiency"));
 }
 
-TEST(ReclaimableTest, MeasuresDeletedAndOverwrittenBytes) {
+TEST(ImageOptimizerReclaimableTest, MeasuresDeletedAndOverwrittenBytes) {
   std::vector<ExportLayer> layers = {
       Layer("ADD rootfs /", {File("/bin/sh", 1000)}),
       Layer("RUN dd of=/big", {File("/big", 10 * kMiB)}),
@@ -160,7 +160,7 @@ TEST(ReclaimableTest, MeasuresDeletedAndOverwrittenBytes) {
   EXPECT_FALSE(r.top[1].deleted);
 }
 
-TEST(ReclaimableTest, DirectoryWhiteoutAndOpaqueDirectoryHideLowerFilesOnly) {
+TEST(ImageOptimizerReclaimableTest, DirectoryWhiteoutAndOpaqueDirectoryHideLowerFilesOnly) {
   std::vector<ExportLayer> layers = {
       Layer("base", {File("/d/a", 10), File("/d/sub/b", 20), File("/dx", 5), File("/o/x", 7)}),
       Layer("rm", {Whiteout("/d"), Opaque("/o"), File("/o/new", 3)}),
@@ -172,7 +172,7 @@ TEST(ReclaimableTest, DirectoryWhiteoutAndOpaqueDirectoryHideLowerFilesOnly) {
   EXPECT_EQ(r.top[0].path, "/d/sub/b");
 }
 
-TEST(SuggestionsTest, MeasuresAptListsLeftBehind) {
+TEST(ImageOptimizerSuggestionsTest, MeasuresAptListsLeftBehind) {
   std::vector<ExportLayer> layers = {
       Layer("ADD rootfs /", {File("/bin/sh", 1000)}),
       Layer("RUN apt-get update", {File("/var/lib/apt/lists/deb_Packages", 3 * kMiB),
@@ -187,7 +187,7 @@ TEST(SuggestionsTest, MeasuresAptListsLeftBehind) {
   EXPECT_TRUE(absl::StrContains(s->evidence, "RUN apt-get update")) << s->evidence;
 }
 
-TEST(SuggestionsTest, IgnoresCachesInTheBaseLayers) {
+TEST(ImageOptimizerSuggestionsTest, IgnoresCachesInTheBaseLayers) {
   std::vector<ExportLayer> layers = {
       Layer("ADD rootfs /", {File("/var/lib/apt/lists/x", 5 * kMiB)}),
       Layer("RUN true", {File("/app", 1)}),
@@ -195,7 +195,7 @@ TEST(SuggestionsTest, IgnoresCachesInTheBaseLayers) {
   EXPECT_EQ(Find(SuggestFor(DeepAnalysisOf(layers)), "size", "apt"), nullptr);
 }
 
-TEST(SuggestionsTest, MeasuresFilesDeletedByALaterLayer) {
+TEST(ImageOptimizerSuggestionsTest, MeasuresFilesDeletedByALaterLayer) {
   std::vector<ExportLayer> layers = {
       Layer("ADD rootfs /", {File("/bin/sh", 1000)}),
       Layer("RUN dd of=/big", {File("/big", 10 * kMiB)}),
@@ -210,7 +210,7 @@ TEST(SuggestionsTest, MeasuresFilesDeletedByALaterLayer) {
   EXPECT_TRUE(absl::StrContains(s->evidence, "/big: 10485760 bytes added by layer 1"));
 }
 
-TEST(SuggestionsTest, EstimatesCachesFromHistoryWithoutDeepAnalysis) {
+TEST(ImageOptimizerSuggestionsTest, EstimatesCachesFromHistoryWithoutDeepAnalysis) {
   ImageAnalysis a = CleanAnalysis();
   a.layers.push_back({"sha256:b", 50'000'000,
                       "/bin/sh -c apt-get update && apt-get install -y curl", "", "", false});
@@ -226,7 +226,7 @@ TEST(SuggestionsTest, EstimatesCachesFromHistoryWithoutDeepAnalysis) {
   EXPECT_EQ(Find(list, "size", "pip"), nullptr);  // --no-cache-dir already used
 }
 
-TEST(SuggestionsTest, SecurityReliabilityReproducibilityAndLayers) {
+TEST(ImageOptimizerSuggestionsTest, SecurityReliabilityReproducibilityAndLayers) {
   EXPECT_TRUE(SuggestFor(CleanAnalysis()).empty());
   ImageAnalysis a = CleanAnalysis();
   a.image_name = "app";
@@ -245,7 +245,7 @@ TEST(SuggestionsTest, SecurityReliabilityReproducibilityAndLayers) {
   EXPECT_NE(Find(list, "layers", "5 layers"), nullptr);
 }
 
-TEST(SuggestionsTest, LargeBaseWithSlimVariant) {
+TEST(ImageOptimizerSuggestionsTest, LargeBaseWithSlimVariant) {
   ImageAnalysis a = CleanAnalysis();
   a.base_image = "python:3.12";
   a.base_image_method = BaseImageMethod::kLayerPrefix;
@@ -256,7 +256,7 @@ TEST(SuggestionsTest, LargeBaseWithSlimVariant) {
   EXPECT_DOUBLE_EQ(s->size_reduction_mb, 870.0);
 }
 
-TEST(SuggestionsTest, SlimVariants) {
+TEST(ImageOptimizerSuggestionsTest, SlimVariants) {
   auto v = [](const char* image) {
     auto s = SlimVariantFor(image);
     return s ? s->image : std::string("-");
@@ -274,7 +274,7 @@ TEST(SuggestionsTest, SlimVariants) {
   EXPECT_FALSE(UsesLatestTag("busybox:1.36"));
 }
 
-TEST(ScoreTest, FollowsTheDocumentedFormula) {
+TEST(ImageOptimizerScoreTest, FollowsTheDocumentedFormula) {
   ImageAnalysis a = CleanAnalysis();
   EXPECT_EQ(OptimizationScore(a), 100);
   OptimizationSuggestion high, medium, low;
@@ -290,7 +290,7 @@ TEST(ScoreTest, FollowsTheDocumentedFormula) {
   EXPECT_EQ(OptimizationScore(a), 0);
 }
 
-TEST(PlanTest, OrdersByImpactThenEffortThenSaving) {
+TEST(ImageOptimizerPlanTest, OrdersByImpactThenEffortThenSaving) {
   auto s = [](const char* name, Impact impact, Impact effort, double mb) {
     OptimizationSuggestion x;
     x.description = name;
@@ -316,7 +316,7 @@ TEST(PlanTest, OrdersByImpactThenEffortThenSaving) {
   EXPECT_EQ(r.implementation_plan.front().description, "c");
 }
 
-TEST(CompareTest, CountsSharedLayersAndDifferences) {
+TEST(ImageOptimizerCompareTest, CountsSharedLayersAndDifferences) {
   ImageAnalysis a = CleanAnalysis(), b = CleanAnalysis();
   b.image_name = "app:2.0";
   b.size_bytes = a.size_bytes + 1000;
@@ -330,7 +330,7 @@ TEST(CompareTest, CountsSharedLayersAndDifferences) {
   EXPECT_TRUE(absl::StrContains(c.summary[0], "1kB larger")) << c.summary[0];
 }
 
-TEST(OptimizeConfigTest, AppliesSlimRuntimeNonRootAndCacheFlags) {
+TEST(ImageOptimizerOptimizeConfigTest, AppliesSlimRuntimeNonRootAndCacheFlags) {
   BuildConfig config;
   config.build_type = "python";
   config.base_image = "python:3.12";
@@ -356,7 +356,7 @@ TEST(OptimizeConfigTest, AppliesSlimRuntimeNonRootAndCacheFlags) {
   EXPECT_TRUE(absl::StrContains(generated->dockerfile, "python:3.12-slim"));
 }
 
-TEST(OptimizeConfigTest, LeavesAGoodConfigAlone) {
+TEST(ImageOptimizerOptimizeConfigTest, LeavesAGoodConfigAlone) {
   BuildConfig config;
   config.build_type = "go";
   config.runtime_base_image = "gcr.io/distroless/static-debian12:nonroot";
@@ -395,7 +395,7 @@ TEST(ImageOptimizerTest, EngineDownIsUnavailableButConfigOptimizationWorks) {
             std::string(ValidateImageArgument("config.base_image", "NOPE:").message()));
 }
 
-TEST(ExportStreamTest, DeliversEveryByteInOrderThenTheError) {
+TEST(ImageOptimizerExportStreamTest, DeliversEveryByteInOrderThenTheError) {
   ExportStream stream(/*chunk_bytes=*/7, /*max_chunks=*/2);
   std::string sent;
   for (int i = 0; i < 1000; ++i) sent += static_cast<char>('a' + i % 26);
@@ -414,7 +414,7 @@ TEST(ExportStreamTest, DeliversEveryByteInOrderThenTheError) {
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
 }
 
-TEST(ExportStreamTest, CloseUnblocksAProducerThatOutrunsTheReader) {
+TEST(ImageOptimizerExportStreamTest, CloseUnblocksAProducerThatOutrunsTheReader) {
   ExportStream stream(/*chunk_bytes=*/4, /*max_chunks=*/1);
   bool pushed = true;
   std::thread producer([&] {
@@ -429,7 +429,7 @@ TEST(ExportStreamTest, CloseUnblocksAProducerThatOutrunsTheReader) {
   EXPECT_EQ(stream.Read(buf, sizeof(buf)).status().code(), absl::StatusCode::kCancelled);
 }
 
-TEST(ExportStreamTest, EndsCleanlyAfterTheLastChunk) {
+TEST(ImageOptimizerExportStreamTest, EndsCleanlyAfterTheLastChunk) {
   ExportStream stream;
   std::thread producer([&] {
     stream.Push("abc");
