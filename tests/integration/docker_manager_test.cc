@@ -44,6 +44,17 @@ std::set<std::string> AllContainerIds() {
   return out;
 }
 
+// Ids of containers (any state) whose command line contains `marker`.
+std::set<std::string> ContainersWithCommand(const std::string& marker) {
+  CommandResult r = RunCommand({"docker", "-H", TestEngineHost(), "ps", "-a", "--no-trunc",
+                                "--format", "{{.ID}} {{.Command}}"});
+  std::set<std::string> out;
+  for (absl::string_view l : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (l.find(marker) != absl::string_view::npos) out.insert(std::string(l.substr(0, l.find(' '))));
+  }
+  return out;
+}
+
 std::string TempDir() {
   char tmpl[] = "/tmp/dkdm.XXXXXX";
   return mkdtemp(tmpl);
@@ -290,10 +301,11 @@ TEST_F(DockerManagerTest, RejectedRunsNameTheFieldAndCreateNothing) {
       {"bind outside roots", [](auto* r) { (*r->mutable_config()->mutable_volumes())["/etc"] = "/e"; },
        grpc::StatusCode::PERMISSION_DENIED, "config.volumes"},
   };
-  const std::set<std::string> before = AllContainerIds();
+  const std::string label = Unique("dkd.rejected");
   for (const auto& bad : cases) {
     dkd::v1::RunContainerRequest req;
     req.mutable_config()->set_image_name(*base_);
+    (*req.mutable_config()->mutable_labels())[label] = "1";
     req.set_detach(true);
     req.add_command("true");
     bad.mutate(&req);
@@ -303,7 +315,7 @@ TEST_F(DockerManagerTest, RejectedRunsNameTheFieldAndCreateNothing) {
     EXPECT_NE(s.error_message().find(bad.field), std::string::npos)
         << bad.name << ": " << s.error_message();
   }
-  EXPECT_EQ(AllContainerIds(), before);
+  EXPECT_EQ(Docker({"ps", "-aq", "--filter", "label=" + label}), "");
 }
 
 TEST_F(DockerManagerTest, MissingImageIsPulledOrNamedNotFound) {
@@ -506,27 +518,28 @@ TEST_F(DockerManagerTest, FailingBuildNamesTheStepAfterItsLogs) {
 
 TEST_F(DockerManagerTest, CancelledBuildStopsOnTheEngine) {
   const std::string tag = Unique("dkd-cancel") + ":1";
-  const std::set<std::string> before = AllContainerIds();
+  const std::string marker = Unique("cancel-marker");
   grpc::ClientContext ctx;
   std::vector<dkd::v1::BuildEvent> events;
   std::thread canceller([&] {
-    // Cancel once the long step's container is running.
+    // Cancel once the long step's container exists.
     for (int i = 0; i < 200; ++i) {
-      if (AllContainerIds().size() > before.size()) break;
+      if (!ContainersWithCommand(marker).empty()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ctx.TryCancel();
   });
-  grpc::Status s = Build(tag, absl::StrCat("FROM ", *base_, "\nRUN sleep 60\n"), {}, &events,
-                         nullptr, &ctx);
+  grpc::Status s =
+      Build(tag, absl::StrCat("FROM ", *base_, "\nRUN sleep 60 && echo ", marker, "\n"), {},
+            &events, nullptr, &ctx);
   canceller.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
-  // The engine removes the build's container within seconds.
+  // The engine stops the step and removes the build's container within seconds.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (AllContainerIds() != before && std::chrono::steady_clock::now() < deadline) {
+  while (!ContainersWithCommand(marker).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_EQ(AllContainerIds(), before);
+  EXPECT_TRUE(ContainersWithCommand(marker).empty());
   EXPECT_NE(RunCommand({"docker", "-H", TestEngineHost(), "image", "inspect", tag}).exit_code, 0);
 }
 

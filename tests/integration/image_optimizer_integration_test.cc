@@ -48,41 +48,49 @@ std::vector<std::string> Docker(std::vector<std::string> args) {
 std::string Trim(const std::string& s) { return std::string(absl::StripAsciiWhitespace(s)); }
 
 // Builds `tag` from a Dockerfile whose first line is FROM the base image.
-void Build(const std::string& tag, const std::string& body) {
+// Returns "" or what went wrong.
+std::string Build(const std::string& tag, const std::string& body) {
   char dir_template[] = "/tmp/dkd-io-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  if (mkdtemp(dir_template) == nullptr) return "mkdtemp failed";
   const std::string dir = dir_template;
   std::ofstream(dir + "/Dockerfile") << "FROM " << FixtureEnv("DKD_TEST_BASE_IMAGE") << "\n"
                                      << body;
   CommandResult r = RunCommand(Docker({"build", "--pull=false", "-q", "-t", tag, dir}),
                                {{"DOCKER_BUILDKIT", "0"}});
   RunCommand({"rm", "-rf", dir});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? "" : absl::StrCat("docker build ", tag, ": ", r.err);
 }
 
 class ImageOptimizerIntegrationTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    ASSERT_FALSE(FixtureEnv("DKD_TEST_BASE_IMAGE").empty())
-        << "run scripts/fixtures.sh up and eval its env first";
+  // Failures here are reported by every test (SetUp), so a missing fixture
+  // fails loudly instead of skipping.
+  static void SetUpTestSuite() { setup_error_ = Prepare(); }
+  static std::string Prepare() {
+    if (FixtureEnv("DKD_TEST_BASE_IMAGE").empty()) {
+      return "DKD_TEST_BASE_IMAGE is unset: run scripts/fixtures.sh up and eval its env first";
+    }
     auto d = DaemonProcess::Start({});
-    ASSERT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return std::string(d.status().message());
     daemon_ = d->release();
-    Build(kDeleted, absl::StrCat("RUN dd if=/dev/zero of=/big bs=1M count=10\nRUN rm /big\n"));
-    Build(kRewritten,
-          "RUN dd if=/dev/zero of=/big bs=1M count=4\n"
-          "RUN dd if=/dev/zero of=/big bs=1M count=10\n"
-          "RUN dd if=/dev/zero of=/big bs=1M count=2\n"
-          "RUN dd if=/dev/zero of=/big bs=1M count=6\n");
-    Build(kApt,
-          "RUN mkdir -p /var/lib/apt/lists/partial /var/cache/apt/archives && "
-          "dd if=/dev/zero of=/var/lib/apt/lists/deb.debian.org_dists_bookworm_main_Packages "
-          "bs=1K count=2000 && "
-          "dd if=/dev/zero of=/var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease "
-          "bs=1K count=100 && "
-          "dd if=/dev/zero of=/var/cache/apt/pkgcache.bin bs=1K count=1000\n"
-          "USER nobody\n"
-          "HEALTHCHECK CMD true\n");
+    for (const std::string& err :
+         {Build(kDeleted, "RUN dd if=/dev/zero of=/big bs=1M count=10\nRUN rm /big\n"),
+          Build(kRewritten,
+                "RUN dd if=/dev/zero of=/big bs=1M count=4\n"
+                "RUN dd if=/dev/zero of=/big bs=1M count=10\n"
+                "RUN dd if=/dev/zero of=/big bs=1M count=2\n"
+                "RUN dd if=/dev/zero of=/big bs=1M count=6\n"),
+          Build(kApt,
+                "RUN mkdir -p /var/lib/apt/lists/partial /var/cache/apt/archives && "
+                "dd if=/dev/zero of=/var/lib/apt/lists/deb.debian.org_dists_bookworm_main_Packages "
+                "bs=1K count=2000 && "
+                "dd if=/dev/zero of=/var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease "
+                "bs=1K count=100 && "
+                "dd if=/dev/zero of=/var/cache/apt/pkgcache.bin bs=1K count=1000\n"
+                "USER nobody\n"
+                "HEALTHCHECK CMD true\n")}) {
+      if (!err.empty()) return err;
+    }
     // B: Σ regular-file sizes in the base layer, listed by GNU tar.
     CommandResult b = RunCommand(
         {"sh", "-c",
@@ -90,9 +98,13 @@ class ImageOptimizerIntegrationTest : public ::testing::Test {
                       FixtureEnv("DKD_TEST_BASE_IMAGE"),
                       "' | tar -xOf - --wildcards '*/layer.tar' | tar -tvf - | "
                       "awk '$1 ~ /^-/ {s += $3} END {print s}'")});
-    ASSERT_EQ(b.exit_code, 0) << b.err;
-    ASSERT_TRUE(absl::SimpleAtoi(Trim(b.out), &base_bytes_)) << b.out;
-    ASSERT_GT(base_bytes_, 0);
+    if (b.exit_code != 0 || !absl::SimpleAtoi(Trim(b.out), &base_bytes_) || base_bytes_ <= 0) {
+      return absl::StrCat("measuring the base layer failed: ", b.out, b.err);
+    }
+    return "";
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << setup_error_;
   }
   static void TearDownTestSuite() {
     RunCommand(Docker({"rmi", "-f", kDeleted, kRewritten, kApt}));
@@ -120,8 +132,10 @@ class ImageOptimizerIntegrationTest : public ::testing::Test {
 
   static DaemonProcess* daemon_;
   static int64_t base_bytes_;
+  static std::string setup_error_;
 };
 DaemonProcess* ImageOptimizerIntegrationTest::daemon_ = nullptr;
+std::string ImageOptimizerIntegrationTest::setup_error_;
 int64_t ImageOptimizerIntegrationTest::base_bytes_ = 0;
 
 TEST_F(ImageOptimizerIntegrationTest, FileWrittenThenDeletedIsWastedAndBlamed) {
