@@ -401,14 +401,17 @@ int CmdInspect(CliContext& ctx, const std::vector<std::string>& args) {
       s = (*client)->docker().InspectContainer(&call, req, &d);
       if (s.ok()) out.push_back(nlohmann::json::parse(d.raw_json(), nullptr, false));
     }
-    if (!s.ok() && s.error_code() == grpc::StatusCode::NOT_FOUND && type != "container") {
+    // Not a container (or not even a container name): try it as an image.
+    if (!s.ok() && type != "container" &&
+        (s.error_code() == grpc::StatusCode::NOT_FOUND ||
+         s.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
       grpc::ClientContext call;
       dkd::v1::InspectImageRequest req;
       req.set_image(name);
       dkd::v1::ImageDetails d;
       grpc::Status is = (*client)->docker().InspectImage(&call, req, &d);
       if (is.ok()) out.push_back(nlohmann::json::parse(d.raw_json(), nullptr, false));
-      if (is.ok() || is.error_code() != grpc::StatusCode::INVALID_ARGUMENT || !type.empty()) s = is;
+      s = is;
     }
     if (!s.ok()) {
       std::cerr << "Error: No such object: " << name << "\n";
