@@ -277,34 +277,22 @@ int GenerateScript(CliContext& ctx, const std::vector<std::string>& args) {
   return 0;
 }
 
-const char* SeverityName(dkd::v1::Severity s) {
+// hadolint's level name and its rank for --failure-threshold
+// (error 4 > warning 3 > info 2 > style 1).
+struct Level {
+  const char* name;
+  int rank;
+};
+Level LevelOf(dkd::v1::Severity s) {
   switch (s) {
-    case dkd::v1::SEVERITY_ERROR:
-      return "error";
     case dkd::v1::SEVERITY_WARNING:
-      return "warning";
+      return {"warning", 3};
     case dkd::v1::SEVERITY_INFO:
-      return "info";
+      return {"info", 2};
     case dkd::v1::SEVERITY_STYLE:
-      return "style";
+      return {"style", 1};
     default:
-      return "unknown";
-  }
-}
-
-// hadolint's ordering: error > warning > info > style; 0 = never fails.
-int SeverityRank(dkd::v1::Severity s) {
-  switch (s) {
-    case dkd::v1::SEVERITY_ERROR:
-      return 4;
-    case dkd::v1::SEVERITY_WARNING:
-      return 3;
-    case dkd::v1::SEVERITY_INFO:
-      return 2;
-    case dkd::v1::SEVERITY_STYLE:
-      return 1;
-    default:
-      return 4;
+      return {"error", 4};
   }
 }
 
@@ -315,7 +303,7 @@ nlohmann::json FindingsJson(const google::protobuf::RepeatedPtrField<dkd::v1::Li
     out.push_back({{"code", f.rule()},
                    {"column", 1},
                    {"file", file},
-                   {"level", SeverityName(f.severity())},
+                   {"level", LevelOf(f.severity()).name},
                    {"line", f.line()},
                    {"message", f.message()}});
   }
@@ -402,13 +390,13 @@ int CmdLint(CliContext& ctx, const std::vector<std::string>& args) {
     std::cout << FindingsJson(resp->findings(), path).dump() << "\n";
   } else {
     for (const auto& f : resp->findings()) {
-      std::cout << path << ":" << f.line() << " " << f.rule() << " " << SeverityName(f.severity())
+      std::cout << path << ":" << f.line() << " " << f.rule() << " " << LevelOf(f.severity()).name
                 << ": " << f.message() << "\n";
     }
   }
   if (flags.GetBool("no-fail")) return 0;
   for (const auto& f : resp->findings()) {
-    if (SeverityRank(f.severity()) >= threshold->second) return 1;
+    if (LevelOf(f.severity()).rank >= threshold->second) return 1;
   }
   return 0;
 }

@@ -4,8 +4,8 @@
 #include <grpcpp/client_context.h>
 
 #include <cmath>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -43,7 +43,8 @@ std::string Truncate(const std::string& s, size_t n) {
 std::string Percent(double fraction) { return absl::StrFormat("%.4f %%", fraction * 100); }
 
 // Parses the flags; returns -1 to go on, else the exit code.
-int ParseFlags(FlagSet& flags, const std::vector<std::string>& args, size_t positionals) {
+int ParseFlags(const char* command, FlagSet& flags, const std::vector<std::string>& args,
+               size_t positionals) {
   if (absl::Status s = flags.Parse(args); !s.ok()) {
     std::cerr << s.message() << "\n";
     return 125;
@@ -53,8 +54,10 @@ int ParseFlags(FlagSet& flags, const std::vector<std::string>& args, size_t posi
     return 0;
   }
   if (flags.positionals().size() != positionals) {
-    std::cerr << "\"dkctl " << flags.Usage().substr(0, flags.Usage().find('\n'))
-              << "\" requires exactly " << positionals << " argument(s)\n";
+    std::cerr << "\"dkctl " << command << "\" requires exactly " << positionals
+              << (positionals == 1 ? " argument" : " arguments") << ".\nSee 'dkctl " << command
+              << " --help'.\n\n"
+              << flags.Usage();
     return 125;
   }
   return -1;
@@ -103,7 +106,8 @@ void PrintSuggestions(const std::vector<const pb::OptimizationSuggestion*>& list
                                  Saving(*s), s->description());
     const std::string indent(numbered ? 6 : 0, ' ');
     if (!s->evidence().empty()) std::cout << indent << "  evidence: " << s->evidence() << "\n";
-    for (const auto& c : s->dockerfile_changes()) std::cout << indent << "  change:   " << c << "\n";
+    for (const auto& c : s->dockerfile_changes())
+      std::cout << indent << "  change:   " << c << "\n";
   }
 }
 
@@ -163,13 +167,32 @@ void PrintAnalysis(const pb::ImageAnalysis& a, bool with_suggestions) {
 
 // go-humanize's ParseBytes, which dive uses for highestWastedBytes.
 absl::StatusOr<double> ParseHumanBytes(const std::string& text) {
-  static const std::map<std::string, double> kUnits = {
-      {"", 1},       {"b", 1},       {"k", 1e3},      {"kb", 1e3},     {"ki", 1024.0},
-      {"kib", 1024.0}, {"m", 1e6},   {"mb", 1e6},     {"mi", 1048576.0}, {"mib", 1048576.0},
-      {"g", 1e9},    {"gb", 1e9},    {"gi", 1073741824.0}, {"gib", 1073741824.0},
-      {"t", 1e12},   {"tb", 1e12},   {"ti", 1099511627776.0}, {"tib", 1099511627776.0},
-      {"p", 1e15},   {"pb", 1e15},   {"pi", 1125899906842624.0}, {"pib", 1125899906842624.0},
-      {"e", 1e18},   {"eb", 1e18},   {"ei", 1152921504606846976.0}, {"eib", 1152921504606846976.0}};
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"b", 1},
+                                                       {"k", 1e3},
+                                                       {"kb", 1e3},
+                                                       {"ki", 1024.0},
+                                                       {"kib", 1024.0},
+                                                       {"m", 1e6},
+                                                       {"mb", 1e6},
+                                                       {"mi", 1048576.0},
+                                                       {"mib", 1048576.0},
+                                                       {"g", 1e9},
+                                                       {"gb", 1e9},
+                                                       {"gi", 1073741824.0},
+                                                       {"gib", 1073741824.0},
+                                                       {"t", 1e12},
+                                                       {"tb", 1e12},
+                                                       {"ti", 1099511627776.0},
+                                                       {"tib", 1099511627776.0},
+                                                       {"p", 1e15},
+                                                       {"pb", 1e15},
+                                                       {"pi", 1125899906842624.0},
+                                                       {"pib", 1125899906842624.0},
+                                                       {"e", 1e18},
+                                                       {"eb", 1e18},
+                                                       {"ei", 1152921504606846976.0},
+                                                       {"eib", 1152921504606846976.0}};
   size_t digits = 0;
   std::string number;
   for (char c : text) {
@@ -199,7 +222,8 @@ struct CiResult {
 };
 
 // dive's three CI rules, in dive's order; InvalidArgument for a bad threshold.
-absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags, const pb::LayerEfficiency& e) {
+absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags,
+                                                 const pb::LayerEfficiency& e) {
   std::vector<CiResult> out;
   auto fraction = [](const std::string& flag, const std::string& v) -> absl::StatusOr<double> {
     double d = 0;
@@ -216,10 +240,11 @@ absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags, const pb:
     auto t = fraction("lowest-efficiency", eff);
     if (!t.ok()) return t.status();
     const bool fail = *t > e.efficiency();
-    out.push_back({"lowestEfficiency", fail ? "FAIL" : "PASS",
-                   fail ? absl::StrFormat("image efficiency is too low (efficiency=%g < threshold=%g)",
-                                          e.efficiency(), *t)
-                        : ""});
+    out.push_back(
+        {"lowestEfficiency", fail ? "FAIL" : "PASS",
+         fail ? absl::StrFormat("image efficiency is too low (efficiency=%g < threshold=%g)",
+                                e.efficiency(), *t)
+              : ""});
   }
   const std::string bytes = flags.Get("highest-wasted-bytes");
   if (Disabled(bytes)) {
@@ -227,13 +252,15 @@ absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags, const pb:
   } else {
     auto t = ParseHumanBytes(bytes);
     if (!t.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--highest-wasted-bytes: ", t.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--highest-wasted-bytes: ", t.status().message()));
     }
     const bool fail = static_cast<double>(e.wasted_bytes()) > *t;
     out.push_back({"highestWastedBytes", fail ? "FAIL" : "PASS",
-                   fail ? absl::StrFormat("too many bytes wasted (wasted-bytes=%d > threshold=%.0f)",
-                                          e.wasted_bytes(), *t)
-                        : ""});
+                   fail
+                       ? absl::StrFormat("too many bytes wasted (wasted-bytes=%d > threshold=%.0f)",
+                                         e.wasted_bytes(), *t)
+                       : ""});
   }
   const std::string pct = flags.Get("highest-user-wasted-percent");
   if (Disabled(pct)) {
@@ -251,8 +278,9 @@ absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags, const pb:
   return out;
 }
 
-absl::Status Call(CliContext& ctx, const std::function<grpc::Status(pb::ImageOptimizer::StubInterface&,
-                                                                    grpc::ClientContext*)>& rpc) {
+absl::Status Call(CliContext& ctx,
+                  const std::function<grpc::Status(pb::ImageOptimizer::StubInterface&,
+                                                   grpc::ClientContext*)>& rpc) {
   auto client = ctx.Client();
   if (!client.ok()) return client.status();
   grpc::ClientContext context;
@@ -262,18 +290,20 @@ absl::Status Call(CliContext& ctx, const std::function<grpc::Status(pb::ImageOpt
 }  // namespace
 
 int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args) {
-  FlagSet flags("analyze", "analyze [OPTIONS] IMAGE\n\nAnalyze an image: layers, base image, "
-                           "suggestions, score; --deep walks every file (dive's figures).\n");
+  FlagSet flags("analyze",
+                "analyze [OPTIONS] IMAGE\n\nAnalyze an image: layers, base image, "
+                "suggestions, score; --deep walks every file (dive's figures).");
   flags.Bool("deep", 0, "Walk every layer's files: efficiency, wasted bytes, wasted paths");
   flags.Bool("ci", 0, "Check dive's CI rules (implies --deep); exit 1 when one fails");
-  flags.String("lowest-efficiency", 0, "CI: lowest allowed efficiency (fraction)", "0.9");
-  flags.String("highest-wasted-bytes", 0, "CI: highest allowed wasted bytes (20MB, 1GiB)",
-               "disabled");
+  flags.String("lowest-efficiency", 0, "CI: lowest allowed efficiency, a fraction (default 0.9)",
+               "0.9");
+  flags.String("highest-wasted-bytes", 0,
+               "CI: highest allowed wasted bytes, e.g. 20MB (default disabled)", "disabled");
   flags.String("highest-user-wasted-percent", 0,
-               "CI: highest allowed wasted bytes / user bytes (fraction)", "0.1");
-  flags.String("top", 0, "Deep: how many wasted paths to show", "20");
+               "CI: highest allowed wasted / user bytes (default 0.1)", "0.1");
+  flags.String("top", 0, "Deep: how many wasted paths to show (default 20)", "20");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags(flags, args, 1); rc >= 0) return rc;
+  if (int rc = ParseFlags("analyze", flags, args, 1); rc >= 0) return rc;
   const bool ci = flags.GetBool("ci");
   int top = 0;
   if (!absl::SimpleAtoi(flags.Get("top"), &top) || top < 0) {
@@ -322,25 +352,24 @@ int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args) {
       (r.status == "PASS" ? passed : r.status == "FAIL" ? fails : skipped)++;
     }
     std::cout << "Result:" << (failed ? "FAIL" : "PASS") << " [Total:" << rules.size()
-              << "] [Passed:" << passed << "] [Failed:" << fails << "] [Warn:0] [Skipped:" << skipped
-              << "]\n";
+              << "] [Passed:" << passed << "] [Failed:" << fails
+              << "] [Warn:0] [Skipped:" << skipped << "]\n";
   }
   return failed ? 1 : 0;
 }
 
 int CmdCompare(CliContext& ctx, const std::vector<std::string>& args) {
-  FlagSet flags("compare", "compare [OPTIONS] IMAGE_A IMAGE_B\n\nCompare two images.\n");
+  FlagSet flags("compare", "compare [OPTIONS] IMAGE_A IMAGE_B\n\nCompare two images.");
   flags.Bool("deep", 0, "Walk every layer's files of both images");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags(flags, args, 2); rc >= 0) return rc;
+  if (int rc = ParseFlags("compare", flags, args, 2); rc >= 0) return rc;
   pb::CompareImagesRequest req;
   req.set_image_a(flags.positionals()[0]);
   req.set_image_b(flags.positionals()[1]);
   req.set_deep(flags.GetBool("deep"));
   pb::ImageComparison cmp;
-  absl::Status s = Call(ctx, [&](auto& stub, grpc::ClientContext* c) {
-    return stub.CompareImages(c, req, &cmp);
-  });
+  absl::Status s = Call(
+      ctx, [&](auto& stub, grpc::ClientContext* c) { return stub.CompareImages(c, req, &cmp); });
   if (!s.ok()) return ReportError(ctx, s);
   if (flags.Get("format") == "json") {
     std::cout << ToJson(cmp) << "\n";
@@ -376,11 +405,12 @@ int CmdCompare(CliContext& ctx, const std::vector<std::string>& args) {
 }
 
 int CmdReport(CliContext& ctx, const std::vector<std::string>& args) {
-  FlagSet flags("report", "report [OPTIONS] IMAGE\n\nOptimization report with an "
-                          "implementation plan ordered by impact, then effort.\n");
+  FlagSet flags("report",
+                "report [OPTIONS] IMAGE\n\nOptimization report with an "
+                "implementation plan ordered by impact, then effort.");
   flags.Bool("deep", 0, "Walk every layer's files (measured savings)");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags(flags, args, 1); rc >= 0) return rc;
+  if (int rc = ParseFlags("report", flags, args, 1); rc >= 0) return rc;
   pb::AnalyzeImageRequest req;
   req.set_image(flags.positionals()[0]);
   req.set_deep(flags.GetBool("deep"));

@@ -15,8 +15,6 @@
 namespace dkd::core {
 namespace {
 
-constexpr int64_t kDefaultOutputLimit = 1 << 20;
-
 // Container ids and names as path components: the engine accepts ids, id
 // prefixes and names; anything else is refused before it reaches a URL.
 absl::Status ValidateContainerRef(const std::string& field, const std::string& id) {
@@ -45,6 +43,20 @@ nlohmann::json FiltersJson(const std::map<std::string, std::vector<std::string>>
     if (!vs.empty()) j[k] = vs;
   }
   return j;
+}
+
+// The engine's label filter: "key" (present) or "key=value" (equal).
+bool LabelsMatch(const nlohmann::json& labels, const std::vector<std::string>& filters) {
+  for (const auto& f : filters) {
+    const size_t eq = f.find('=');
+    const std::string key = f.substr(0, eq);
+    auto it = labels.is_object() ? labels.find(key) : labels.end();
+    if (!labels.is_object() || it == labels.end()) return false;
+    if (eq != std::string::npos && (!it->is_string() || it->get<std::string>() != f.substr(eq + 1))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
@@ -81,6 +93,15 @@ absl::Status StatusFromStreamError(const std::string& message, absl::StatusCode 
 
 DockerManager::DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy)
     : engine_(std::move(engine)), policy_(std::move(policy)) {}
+
+DockerManager::~DockerManager() {
+  if (list_cache_) list_cache_->Stop();
+}
+
+void DockerManager::EnableListCache(absl::Duration max_age) {
+  list_cache_ = std::make_unique<ContainerListCache>(engine_, max_age);
+  list_cache_->Start();
+}
 
 void DockerManager::SetPolicy(RunPolicy policy) {
   absl::MutexLock lock(&mu_);
@@ -128,15 +149,33 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerManager::ListContainers(
     filters["status"].push_back(r.status_filters[i]);
   }
   if (r.limit < 0) return absl::InvalidArgumentError("limit: must not be negative");
-  EngineRequest req;
-  req.path = "/containers/json";
-  if (r.show_all) req.query.emplace_back("all", "1");
-  if (r.limit > 0) req.query.emplace_back("limit", std::to_string(r.limit));
-  if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
-  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+  std::shared_ptr<const nlohmann::json> list;
+  bool filter_here = false;
+  if (list_cache_ && r.name_filters.empty() && r.status_filters.empty() && r.limit == 0) {
+    ASSIGN_OR_RETURN(list, list_cache_->AllContainers());
+    filter_here = true;
+  } else {
+    EngineRequest req;
+    req.path = "/containers/json";
+    if (r.show_all) req.query.emplace_back("all", "1");
+    if (r.limit > 0) req.query.emplace_back("limit", std::to_string(r.limit));
+    if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
+    ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+    list = std::make_shared<const nlohmann::json>(std::move(j));
+  }
+  const nlohmann::json& j = *list;
   std::vector<ContainerSummary> out;
   if (!j.is_array()) return out;
   for (const auto& c : j) {
+    if (filter_here) {
+      // As the engine does: without show_all only running (incl. paused and
+      // restarting) containers; label filters all must match.
+      const std::string state = c.value("State", "");
+      if (!r.show_all && state != "running" && state != "paused" && state != "restarting") continue;
+      if (!LabelsMatch(c.contains("Labels") ? c["Labels"] : nlohmann::json(), r.label_filters)) {
+        continue;
+      }
+    }
     ContainerSummary s;
     s.id = c.value("Id", "");
     if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty()) {
@@ -181,8 +220,10 @@ absl::StatusOr<bool> DockerManager::Stop(const std::string& id, std::optional<in
   req.path = ContainerPath(id, "/stop");
   if (timeout.has_value()) req.query.emplace_back("t", std::to_string(*timeout));
   req.read_timeout = absl::Seconds(timeout.value_or(10) + 60);
-  ASSIGN_OR_RETURN(EngineResponse res, engine_->Call(req));
-  return res.status == 304;
+  auto res = engine_->Call(req);
+  if (list_cache_) list_cache_->Invalidate();
+  if (!res.ok()) return res.status();
+  return res->status == 304;
 }
 
 absl::Status DockerManager::Remove(const std::string& id, bool force, bool remove_volumes) {
@@ -192,7 +233,9 @@ absl::Status DockerManager::Remove(const std::string& id, bool force, bool remov
   req.path = ContainerPath(id);
   if (force) req.query.emplace_back("force", "1");
   if (remove_volumes) req.query.emplace_back("v", "1");
-  return engine_->Call(req).status();
+  absl::Status s = engine_->Call(req).status();
+  if (list_cache_) list_cache_->Invalidate();
+  return s;
 }
 
 absl::StatusOr<int> DockerManager::Wait(const std::string& id, const std::string& condition,

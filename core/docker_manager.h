@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/container_cache.h"
 #include "core/engine_client.h"
 #include "core/registry_auth.h"
 #include "core/run_policy.h"
@@ -202,6 +203,12 @@ struct RemoveImageResult {
 class DockerManager {
  public:
   DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy = {});
+  ~DockerManager();
+
+  // Serves unfiltered and label-filtered ListContainers from a list kept
+  // fresh by engine events (see ContainerListCache); `max_age` bounds how old
+  // the engine's human status text may be. Call once, before serving.
+  void EnableListCache(absl::Duration max_age);
 
   EngineClient& engine() { return *engine_; }
   // Replaces the policy (e.g. on config reload); later calls see the new one.
@@ -253,6 +260,7 @@ class DockerManager {
   absl::Status CollectOutput(const std::string& id, int64_t limit, RunResult* result);
 
   std::shared_ptr<EngineClient> engine_;
+  std::unique_ptr<ContainerListCache> list_cache_;
   mutable absl::Mutex mu_;
   RunPolicy policy_ ABSL_GUARDED_BY(mu_);
 };

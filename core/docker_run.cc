@@ -99,6 +99,7 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
   RunResult result;
   RETURN_IF_ERROR(EnsureImage(r, spec.image_ref, &result.pulled, cancel));
   ASSIGN_OR_RETURN(result.id, CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));
+  if (list_cache_) list_cache_->Invalidate();
 
   // From here on a failure removes what was created.
   auto undo = [&](absl::Status s) -> absl::Status {
@@ -122,6 +123,7 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
   start.method = "POST";
   start.path = absl::StrCat("/containers/", result.id, "/start");
   if (absl::Status s = engine_->Call(start).status(); !s.ok()) return undo(s);
+  if (list_cache_) list_cache_->Invalidate();
 
   auto inspect = InspectContainer(result.id);
   if (inspect.ok()) {

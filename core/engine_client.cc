@@ -206,6 +206,7 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   req.response_handler = [&](const httplib::Response& res) {
     exchange.status = res.status;
     exchange.api_version_header = res.get_header_value("Api-Version");
+    if (request.on_headers) request.on_headers(res.status);
     return true;
   };
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {

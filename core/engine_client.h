@@ -58,6 +58,9 @@ struct EngineRequest {
   std::function<absl::StatusOr<size_t>(char* buf, size_t len)> body_reader;
   // Longest silence tolerated while reading the response.
   absl::Duration read_timeout = absl::Seconds(120);
+  // Called with the HTTP status as soon as the response headers arrive
+  // (before any body), e.g. to learn that a stream is established.
+  std::function<void(int status)> on_headers;
 };
 
 struct EngineResponse {

@@ -35,8 +35,7 @@ bool ExportStream::Push(absl::string_view data) {
     data.remove_prefix(n);
     if (filling_.size() >= chunk_bytes_ && !Flush()) return false;
   }
-  absl::MutexLock lock(&mu_);
-  return !closed_;
+  return !reader_closed_.load(std::memory_order_relaxed);
 }
 
 void ExportStream::Finish(absl::Status status) {

@@ -50,8 +50,8 @@ bool LooksMetadataOnly(absl::string_view created_by) {
     return !absl::StartsWithIgnoreCase(s, "ADD ") && !absl::StartsWithIgnoreCase(s, "COPY ");
   }
   static constexpr absl::string_view kMetadata[] = {
-      "ENV ",    "CMD ",         "ENTRYPOINT ", "LABEL ",  "EXPOSE ",     "USER ",   "VOLUME ",
-      "ARG ",    "STOPSIGNAL ",  "HEALTHCHECK ", "SHELL ", "ONBUILD ",    "WORKDIR ", "MAINTAINER "};
+      "ENV ", "CMD ",        "ENTRYPOINT ",  "LABEL ", "EXPOSE ",  "USER ",    "VOLUME ",
+      "ARG ", "STOPSIGNAL ", "HEALTHCHECK ", "SHELL ", "ONBUILD ", "WORKDIR ", "MAINTAINER "};
   for (absl::string_view m : kMetadata) {
     if (absl::StartsWith(s, m)) return true;
   }
@@ -135,9 +135,7 @@ nlohmann::json ImageAnalysis::ToDict() const {
       {"volumes", volumes},
       {"environment_vars", environment_vars},
       {"commands",
-       {{"entrypoint", commands.entrypoint},
-        {"cmd", commands.cmd},
-        {"history", commands.history}}},
+       {{"entrypoint", commands.entrypoint}, {"cmd", commands.cmd}, {"history", commands.history}}},
       {"user", user},
       {"has_health_check", has_health_check},
       {"potential_optimizations", suggestions},
@@ -185,8 +183,8 @@ absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
       }
     }
     const nlohmann::json hc = config.value("Healthcheck", nlohmann::json());
-    std::vector<std::string> test =
-        hc.is_object() ? StringArray(hc.value("Test", nlohmann::json())) : std::vector<std::string>();
+    std::vector<std::string> test = hc.is_object() ? StringArray(hc.value("Test", nlohmann::json()))
+                                                   : std::vector<std::string>();
     a.has_health_check = !test.empty() && test[0] != "NONE";
   }
   std::vector<std::string> diff_ids;
@@ -269,7 +267,8 @@ ReclaimableBytes MeasureReclaimable(const std::vector<ExportLayer>& layers, size
       if (auto it = live.find(path); it != live.end()) remove(it, layer, true);
     }
     const std::string prefix = path == "/" ? "/" : path + "/";
-    for (auto it = live.lower_bound(prefix); it != live.end() && absl::StartsWith(it->first, prefix);) {
+    for (auto it = live.lower_bound(prefix);
+         it != live.end() && absl::StartsWith(it->first, prefix);) {
       it = remove(it, layer, true);
     }
   };
@@ -293,8 +292,8 @@ ReclaimableBytes MeasureReclaimable(const std::vector<ExportLayer>& layers, size
     return x.bytes != y.bytes ? x.bytes > y.bytes : x.path < y.path;
   };
   if (top_n > 0 && items.size() > top_n) {
-    std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(top_n), items.end(),
-                      order);
+    std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(top_n),
+                      items.end(), order);
     items.resize(top_n);
   } else {
     std::sort(items.begin(), items.end(), order);

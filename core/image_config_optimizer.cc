@@ -15,14 +15,16 @@ std::string DropCaches(const std::string& field, std::string cmd, std::vector<st
   const std::string before = cmd;
   if ((absl::StrContains(cmd, "pip install") || absl::StrContains(cmd, "pip3 install")) &&
       !absl::StrContains(cmd, "--no-cache-dir")) {
-    cmd = absl::StrReplaceAll(
-        cmd, {{"pip install", "pip install --no-cache-dir"}, {"pip3 install", "pip3 install --no-cache-dir"}});
+    cmd = absl::StrReplaceAll(cmd, {{"pip install", "pip install --no-cache-dir"},
+                                    {"pip3 install", "pip3 install --no-cache-dir"}});
   }
   if (absl::StrContains(cmd, "apt-get install")) {
     if (!absl::StrContains(cmd, "--no-install-recommends")) {
-      cmd = absl::StrReplaceAll(cmd, {{"apt-get install", "apt-get install --no-install-recommends"}});
+      cmd = absl::StrReplaceAll(cmd,
+                                {{"apt-get install", "apt-get install --no-install-recommends"}});
     }
-    if (!absl::StrContains(cmd, "/var/lib/apt/lists")) absl::StrAppend(&cmd, " && rm -rf /var/lib/apt/lists/*");
+    if (!absl::StrContains(cmd, "/var/lib/apt/lists"))
+      absl::StrAppend(&cmd, " && rm -rf /var/lib/apt/lists/*");
   }
   if ((absl::StrContains(cmd, "npm install") || absl::StrContains(cmd, "npm ci")) &&
       !absl::StrContains(cmd, "npm cache clean")) {
@@ -41,7 +43,8 @@ OptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* an
 
   // The runtime stage is what ships: give it the slim variant of what was asked
   // for, keeping the version; else the analysed image's base.
-  std::string runtime = !config.runtime_base_image.empty() ? config.runtime_base_image : config.base_image;
+  std::string runtime =
+      !config.runtime_base_image.empty() ? config.runtime_base_image : config.base_image;
   if (runtime.empty() && analysis != nullptr &&
       (analysis->base_image_method == BaseImageMethod::kLayerPrefix ||
        analysis->base_image_method == BaseImageMethod::kLabel)) {
@@ -51,9 +54,9 @@ OptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* an
     r.suggested_base_image = slim->image;
     out.runtime_base_image = slim->image;
     const double saving = slim->typical_full_mb - slim->typical_slim_mb;
-    r.optimization_notes.push_back(absl::StrCat("runtime stage uses ", slim->image, " instead of ",
-                                                runtime, ": typically ",
-                                                static_cast<int64_t>(saving), " MB smaller (estimate)"));
+    r.optimization_notes.push_back(
+        absl::StrCat("runtime stage uses ", slim->image, " instead of ", runtime, ": typically ",
+                     static_cast<int64_t>(saving), " MB smaller (estimate)"));
     OptimizationSuggestion s;
     s.category = "base_image";
     s.description = absl::StrCat("Use the slim variant ", slim->image, " for the runtime stage");

@@ -26,7 +26,8 @@ std::vector<std::string> JsonStrings(const nlohmann::json& j) {
   std::vector<std::string> out;
   if (!j.is_array()) return out;
   for (const auto& v : j) {
-    if (v.is_string() && v.get<std::string>() != "<none>:<none>") out.push_back(v.get<std::string>());
+    if (v.is_string() && v.get<std::string>() != "<none>:<none>")
+      out.push_back(v.get<std::string>());
   }
   return out;
 }
@@ -178,15 +179,17 @@ absl::Status ImageOptimizer::AnalyzeDeep(ImageAnalysis& a, const AnalyzeOptions&
                                          CancelToken* cancel) const {
   ReadOptions read;
   read.expected_diff_ids = a.LayerDigests();
-  ASSIGN_OR_RETURN(ImageExport exported,
-                   ReadEngineExport(*engine_, a.image_id.empty() ? a.image_name : a.image_id,
-                                    read, cancel));
+  ASSIGN_OR_RETURN(
+      ImageExport exported,
+      ReadEngineExport(*engine_, a.image_id.empty() ? a.image_name : a.image_id, read, cancel));
   ApplyExportHistory(exported, a);
   DeepAnalysis deep;
   deep.layout = exported.layout;
-  const size_t top = options.top_wasted_paths == 0 ? 20 : static_cast<size_t>(options.top_wasted_paths);
+  const size_t top =
+      options.top_wasted_paths == 0 ? 20 : static_cast<size_t>(options.top_wasted_paths);
   deep.efficiency = AnalyzeLayerEfficiency(exported.layers, top);
-  for (const ExportLayer& l : exported.layers) deep.files_walked += static_cast<int64_t>(l.files.size());
+  for (const ExportLayer& l : exported.layers)
+    deep.files_walked += static_cast<int64_t>(l.files.size());
   deep.reclaimable = MeasureReclaimable(exported.layers, 20);
   a.deep = std::move(deep);
   return absl::OkStatus();

@@ -37,9 +37,8 @@ std::vector<std::pair<const ImageLayer*, int>> UserLayers(const ImageAnalysis& a
   return out;
 }
 
-void CacheSuggestion(const ImageAnalysis& a, absl::string_view what,
-                     int64_t CacheBytes::*field1, int64_t CacheBytes::*field2,
-                     const std::vector<std::string>& changes,
+void CacheSuggestion(const ImageAnalysis& a, absl::string_view what, int64_t CacheBytes::*field1,
+                     int64_t CacheBytes::*field2, const std::vector<std::string>& changes,
                      const std::vector<absl::string_view>& history_markers,
                      const std::vector<absl::string_view>& history_fixes,
                      std::vector<OptimizationSuggestion>& out) {
@@ -55,7 +54,8 @@ void CacheSuggestion(const ImageAnalysis& a, absl::string_view what,
       int64_t bytes = l.final_cache_bytes.*field1 + (field2 ? l.final_cache_bytes.*field2 : 0);
       if (bytes == 0) continue;
       total += bytes;
-      evidence.push_back(absl::StrCat(bytes, " bytes from layer ", l.index, " (", l.created_by, ")"));
+      evidence.push_back(
+          absl::StrCat(bytes, " bytes from layer ", l.index, " (", l.created_by, ")"));
     }
     if (total == 0) return;
     s.description = absl::StrCat(what, " left in the image: ", Bytes(total), ", measured");
@@ -287,10 +287,10 @@ std::vector<OptimizationSuggestion> SuggestFor(const ImageAnalysis& a) {
       if (base_mb >= 100 && saving > 0) {
         OptimizationSuggestion s;
         s.category = "base_image";
-        s.description =
-            absl::StrCat("Large base ", a.base_image, " (", HumanSize(static_cast<int64_t>(base_mb * kMb)),
-                         ") has a slim variant ", slim->image, ": about ",
-                         static_cast<int64_t>(saving), " MB smaller (estimate)");
+        s.description = absl::StrCat("Large base ", a.base_image, " (",
+                                     HumanSize(static_cast<int64_t>(base_mb * kMb)),
+                                     ") has a slim variant ", slim->image, ": about ",
+                                     static_cast<int64_t>(saving), " MB smaller (estimate)");
         s.impact = saving >= 100 ? Impact::kHigh : Impact::kMedium;
         s.effort = Impact::kMedium;
         s.dockerfile_changes = {absl::StrCat("FROM ", slim->image),
@@ -334,14 +334,14 @@ ImageComparison CompareAnalyses(ImageAnalysis a, ImageAnalysis b) {
     if (in_b.count(d) > 0) ++c.shared_layers;
   }
   const int64_t diff = c.size_difference_bytes;
-  c.summary.push_back(diff == 0 ? absl::StrCat(b.image_name, " is the same size as ", a.image_name)
-                                : absl::StrCat(b.image_name, " is ", HumanSize(diff < 0 ? -diff : diff),
-                                               diff < 0 ? " smaller" : " larger", " than ",
-                                               a.image_name));
-  c.summary.push_back(absl::StrCat(la.size(), " vs ", lb.size(), " layers, ", c.shared_layers,
-                                   " shared"));
-  c.summary.push_back(absl::StrCat("optimization score ", a.optimization_score, " vs ",
-                                   b.optimization_score));
+  c.summary.push_back(
+      diff == 0 ? absl::StrCat(b.image_name, " is the same size as ", a.image_name)
+                : absl::StrCat(b.image_name, " is ", HumanSize(diff < 0 ? -diff : diff),
+                               diff < 0 ? " smaller" : " larger", " than ", a.image_name));
+  c.summary.push_back(
+      absl::StrCat(la.size(), " vs ", lb.size(), " layers, ", c.shared_layers, " shared"));
+  c.summary.push_back(
+      absl::StrCat("optimization score ", a.optimization_score, " vs ", b.optimization_score));
   if (a.deep && b.deep) {
     c.summary.push_back(absl::StrCat("wasted ", HumanSize(a.deep->efficiency.wasted_bytes), " vs ",
                                      HumanSize(b.deep->efficiency.wasted_bytes)));
@@ -363,11 +363,11 @@ OptimizationReport BuildReport(ImageAnalysis analysis) {
   r.total_potential_savings_mb = measured + estimated;
   r.summary.push_back(absl::StrCat(analysis.image_name, ": ", HumanSize(analysis.size_bytes),
                                    ", optimization score ", analysis.optimization_score, "/100"));
-  r.summary.push_back(absl::StrCat(r.implementation_plan.size(), " suggestions, ", high,
-                                   " of high impact"));
-  r.summary.push_back(absl::StrCat("potential savings: ", HumanSize(static_cast<int64_t>(measured * kMb)),
-                                   " measured, ", HumanSize(static_cast<int64_t>(estimated * kMb)),
-                                   " estimated"));
+  r.summary.push_back(
+      absl::StrCat(r.implementation_plan.size(), " suggestions, ", high, " of high impact"));
+  r.summary.push_back(
+      absl::StrCat("potential savings: ", HumanSize(static_cast<int64_t>(measured * kMb)),
+                   " measured, ", HumanSize(static_cast<int64_t>(estimated * kMb)), " estimated"));
   if (analysis.deep) {
     const EfficiencyReport& e = analysis.deep->efficiency;
     r.summary.push_back(absl::StrCat("efficiency ", std::lround(e.efficiency * 10000) / 100.0,

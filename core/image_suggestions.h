@@ -83,10 +83,10 @@ struct OptimizeResult {
   std::vector<OptimizationSuggestion> suggestions;
 };
 
-// Applies the recommendations to `config` (image_config_optimizer.cc): a slim runtime base (keeping the
-// version), a non-root user, package-manager caches dropped in runtime
-// commands (`--no-cache-dir`, apt lists removed, npm cache cleaned). When
-// `analysis` is given, its suggestions are included and inform the notes.
+// Applies the recommendations to `config` (image_config_optimizer.cc): a slim runtime base (keeping
+// the version), a non-root user, package-manager caches dropped in runtime commands
+// (`--no-cache-dir`, apt lists removed, npm cache cleaned). When `analysis` is given, its
+// suggestions are included and inform the notes.
 OptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* analysis = nullptr);
 
 }  // namespace dkd::core

@@ -25,6 +25,8 @@ Options:
   --bind-root DIR          allow bind mounts from under DIR (repeatable; default
                            none: named volumes only; the engine socket never)
   --context-root DIR       allow daemon-local build contexts under DIR (repeatable)
+  --list-cache-max-age SECS serve `ps` from a container list kept fresh by engine
+                           events, at most SECS old (default 1; 0 disables)
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --health-interval SECS   engine health check period in seconds (default 2)
   --shutdown-grace SECS    time open calls get on SIGTERM (default 10)
@@ -110,6 +112,13 @@ absl::StatusOr<DaemonOptions> ParseDaemonOptions(const std::vector<std::string>&
         return absl::InvalidArgumentError("--context-root must be an absolute directory");
       }
       o.context_roots.push_back(*v);
+    } else if (name == "--list-cache-max-age") {
+      if (!(v = take()).ok()) return v.status();
+      double secs = -1;
+      if (!absl::SimpleAtod(*v, &secs) || secs < 0 || secs > 60) {
+        return absl::InvalidArgumentError("--list-cache-max-age must be seconds in [0, 60]");
+      }
+      o.list_cache_max_age = absl::Seconds(secs);
     } else if (name == "--health-interval") {
       if (absl::Status s = seconds(o.health_interval); !s.ok()) return s;
     } else if (name == "--shutdown-grace") {

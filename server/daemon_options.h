@@ -30,6 +30,8 @@ struct DaemonOptions {
   // daemon-local build contexts may come from (both default to none).
   std::vector<std::string> bind_roots;
   std::vector<std::string> context_roots;
+  // Longest age of the event-refreshed container list (0 disables it).
+  absl::Duration list_cache_max_age = absl::Seconds(1);
   bool show_help = false;
   bool show_version = false;
 };

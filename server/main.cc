@@ -94,6 +94,9 @@ int main(int argc, char** argv) {
   policy.bind_roots = options->bind_roots;
   policy.context_roots = options->context_roots;
   auto manager = std::make_shared<core::DockerManager>(engine, policy);
+  if (options->list_cache_max_age > absl::ZeroDuration()) {
+    manager->EnableListCache(options->list_cache_max_age);
+  }
   server::DockerManagerService docker_manager_service(manager);
   server::BuildGeneratorService build_generator_service;
   server::ImageOptimizerService image_optimizer_service(

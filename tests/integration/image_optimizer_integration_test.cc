@@ -92,12 +92,12 @@ class ImageOptimizerIntegrationTest : public ::testing::Test {
       if (!err.empty()) return err;
     }
     // B: Σ regular-file sizes in the base layer, listed by GNU tar.
-    CommandResult b = RunCommand(
-        {"sh", "-c",
-         absl::StrCat("docker -H '", TestEngineHost(), "' save '",
-                      FixtureEnv("DKD_TEST_BASE_IMAGE"),
-                      "' | tar -xOf - --wildcards '*/layer.tar' | tar -tvf - | "
-                      "awk '$1 ~ /^-/ {s += $3} END {print s}'")});
+    CommandResult b =
+        RunCommand({"sh", "-c",
+                    absl::StrCat("docker -H '", TestEngineHost(), "' save '",
+                                 FixtureEnv("DKD_TEST_BASE_IMAGE"),
+                                 "' | tar -xOf - --wildcards '*/layer.tar' | tar -tvf - | "
+                                 "awk '$1 ~ /^-/ {s += $3} END {print s}'")});
     if (b.exit_code != 0 || !absl::SimpleAtoi(Trim(b.out), &base_bytes_) || base_bytes_ <= 0) {
       return absl::StrCat("measuring the base layer failed: ", b.out, b.err);
     }
@@ -123,7 +123,8 @@ class ImageOptimizerIntegrationTest : public ::testing::Test {
     req.set_deep(deep);
     return Stub()->AnalyzeImage(&ctx, req, out);
   }
-  static const pb::OptimizationSuggestion* Find(const pb::ImageAnalysis& a, const std::string& text) {
+  static const pb::OptimizationSuggestion* Find(const pb::ImageAnalysis& a,
+                                                const std::string& text) {
     for (const auto& s : a.potential_optimizations()) {
       if (absl::StrContains(s.description(), text)) return &s;
     }
@@ -243,6 +244,36 @@ TEST_F(ImageOptimizerIntegrationTest, CompareAndReport) {
   }
 }
 
+TEST_F(ImageOptimizerIntegrationTest, SuggestionsAndOptimizeGroundedInAnImage) {
+  grpc::ClientContext ctx;
+  pb::AnalyzeImageRequest req;
+  req.set_image(kDeleted);
+  req.set_deep(true);
+  pb::SuggestOptimizationsResponse suggestions;
+  grpc::Status s = Stub()->SuggestOptimizations(&ctx, req, &suggestions);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  bool measured_delete = false;
+  for (const auto& x : suggestions.suggestions()) {
+    measured_delete |= x.size_measured() && x.size_reduction_mb() == 10.48576;
+  }
+  EXPECT_TRUE(measured_delete);
+
+  grpc::ClientContext ctx2;
+  pb::OptimizeImageRequest oreq;
+  oreq.set_image(kDeleted);
+  oreq.mutable_config()->set_build_type("node");
+  oreq.mutable_config()->set_base_image("node:20");
+  oreq.mutable_config()->add_runtime_commands("npm install");
+  pb::OptimizeImageResponse resp;
+  s = Stub()->OptimizeImage(&ctx2, oreq, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.suggested_base_image(), "node:20-slim");
+  EXPECT_EQ(resp.optimized_config().runtime_commands(0), "npm install && npm cache clean --force");
+  bool root = false;
+  for (const auto& x : resp.suggestions()) root |= x.category() == "security";
+  EXPECT_TRUE(root);  // from the image's own config
+}
+
 TEST_F(ImageOptimizerIntegrationTest, MissingImageIsNotFoundAndBadNameInvalid) {
   pb::ImageAnalysis a;
   EXPECT_EQ(Analyze("dkd-io-test:no-such-tag", true, &a).error_code(), grpc::StatusCode::NOT_FOUND);
@@ -275,8 +306,7 @@ TEST_F(ImageOptimizerIntegrationTest, DkctlCiGateExitCodes) {
 }
 
 TEST_F(ImageOptimizerIntegrationTest, DkctlJsonOutput) {
-  CommandResult r =
-      Dkctl(daemon_->unix_host(), {"analyze", kDeleted, "--ci", "--format", "json"});
+  CommandResult r = Dkctl(daemon_->unix_host(), {"analyze", kDeleted, "--ci", "--format", "json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.out;

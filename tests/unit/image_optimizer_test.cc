@@ -214,8 +214,8 @@ TEST(ImageOptimizerSuggestionsTest, EstimatesCachesFromHistoryWithoutDeepAnalysi
   ImageAnalysis a = CleanAnalysis();
   a.layers.push_back({"sha256:b", 50'000'000,
                       "/bin/sh -c apt-get update && apt-get install -y curl", "", "", false});
-  a.layers.push_back({"sha256:c", 20'000'000, "/bin/sh -c pip install --no-cache-dir flask", "",
-                      "", false});
+  a.layers.push_back(
+      {"sha256:c", 20'000'000, "/bin/sh -c pip install --no-cache-dir flask", "", "", false});
   a.base_layer_count = 1;
   auto list = SuggestFor(a);
   const OptimizationSuggestion* apt = Find(list, "size", "apt");
@@ -299,11 +299,10 @@ TEST(ImageOptimizerPlanTest, OrdersByImpactThenEffortThenSaving) {
     x.size_reduction_mb = mb;
     return x;
   };
-  auto plan = ImplementationPlan({s("a", Impact::kLow, Impact::kLow, 0),
-                                  s("b", Impact::kHigh, Impact::kMedium, 1),
-                                  s("c", Impact::kHigh, Impact::kLow, 0),
-                                  s("d", Impact::kHigh, Impact::kMedium, 5),
-                                  s("e", Impact::kMedium, Impact::kLow, 0)});
+  auto plan = ImplementationPlan(
+      {s("a", Impact::kLow, Impact::kLow, 0), s("b", Impact::kHigh, Impact::kMedium, 1),
+       s("c", Impact::kHigh, Impact::kLow, 0), s("d", Impact::kHigh, Impact::kMedium, 5),
+       s("e", Impact::kMedium, Impact::kLow, 0)});
   std::string order;
   for (const auto& x : plan) order += x.description;
   EXPECT_EQ(order, "cdbea");
@@ -381,8 +380,7 @@ TEST(ImageOptimizerTest, EngineDownIsUnavailableButConfigOptimizationWorks) {
   ASSERT_TRUE(address.ok());
   ImageOptimizer optimizer(std::make_shared<EngineClient>(*address));
   EXPECT_EQ(optimizer.AnalyzeImage("busybox").status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(optimizer.AnalyzeImage("Bad Name").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(optimizer.AnalyzeImage("Bad Name").status().code(), absl::StatusCode::kInvalidArgument);
   BuildConfig config;
   config.base_image = "node:20";
   auto r = optimizer.OptimizeImage(config);

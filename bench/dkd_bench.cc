@@ -1,0 +1,182 @@
+// dkd_bench: side-by-side measurements that need an in-process client.
+//
+//   dkd_bench list TARGET ENGINE N
+//     ListContainers(all) through dkd on a warm channel vs the same engine call
+//     (GET /containers/json?all=1) made directly over the engine socket,
+//     alternating, N rounds each. Prints medians, p90 and the ratio.
+//   dkd_bench buildlog TARGET BASE_IMAGE LINES BYTES
+//     Builds an image whose RUN step prints LINES lines of /proc/uptime (one
+//     every 20 ms) and then BYTES bytes of filler. Reports, per uptime line,
+//     CLOCK_BOOTTIME at arrival minus the uptime the container printed (the
+//     engine-to-client latency; /proc/uptime has 10 ms resolution, so each
+//     figure over-states the latency by 0-10 ms), and checks that every
+//     filler byte arrived.
+// Output is a few "key value" lines for scripts/bench.sh to tabulate.
+#include <grpcpp/grpcpp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/engine_address.h"
+#include "core/engine_client.h"
+#include "dkd/v1/docker_manager.grpc.pb.h"
+
+namespace {
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
+  return v[i];
+}
+
+double NowMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int List(const std::string& target, const std::string& engine_host, int n) {
+  auto stub = dkd::v1::DockerManager::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto address = dkd::core::ParseEngineAddress(engine_host);
+  if (!address.ok()) {
+    std::cerr << address.status() << "\n";
+    return 2;
+  }
+  dkd::core::EngineClient engine(*address);
+  dkd::core::EngineRequest direct;
+  direct.path = "/containers/json";
+  direct.query = {{"all", "1"}};
+  std::vector<double> via_dkd, via_socket;
+  size_t containers = 0;
+  for (int i = 0; i < n + 5; ++i) {  // The first 5 rounds warm both paths.
+    double t0 = NowMs();
+    grpc::ClientContext ctx;
+    dkd::v1::ListContainersRequest req;
+    req.set_show_all(true);
+    dkd::v1::ListContainersResponse resp;
+    grpc::Status s = stub->ListContainers(&ctx, req, &resp);
+    double t1 = NowMs();
+    auto body = engine.Call(direct);
+    double t2 = NowMs();
+    if (!s.ok() || !body.ok()) {
+      std::cerr << "call failed: " << s.error_message() << " / " << body.status() << "\n";
+      return 1;
+    }
+    containers = static_cast<size_t>(resp.containers_size());
+    if (i >= 5) {
+      via_dkd.push_back(t1 - t0);
+      via_socket.push_back(t2 - t1);
+    }
+  }
+  const double p50_dkd = Percentile(via_dkd, 0.5), p50_direct = Percentile(via_socket, 0.5);
+  std::printf("containers %zu\nrounds %d\n", containers, n);
+  std::printf("dkd_p50_ms %.3f\ndkd_p90_ms %.3f\n", p50_dkd, Percentile(via_dkd, 0.9));
+  std::printf("direct_p50_ms %.3f\ndirect_p90_ms %.3f\n", p50_direct, Percentile(via_socket, 0.9));
+  std::printf("ratio_p50 %.3f\n", p50_dkd / p50_direct);
+  return 0;
+}
+
+int BuildLog(const std::string& target, const std::string& base, int lines, long long bytes) {
+  auto stub = dkd::v1::DockerManager::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  // Filler: 64-byte lines (63 characters and a newline).
+  const long long filler_lines = bytes / 64;
+  const std::string dockerfile = absl::StrCat(
+      "FROM ", base, "\n", "RUN i=0; while [ $i -lt ", lines,
+      " ]; do echo \"uptime $(cat /proc/uptime)\"; usleep 20000; i=$((i+1)); done; ",
+      "yes 012345678901234567890123456789012345678901234567890123456789012 | head -n ",
+      filler_lines, "; echo filler-done\n");
+  // A one-file tar holding the Dockerfile (ustar header + content + padding).
+  std::string tar(512, '\0');
+  std::snprintf(&tar[0], 100, "Dockerfile");
+  std::snprintf(&tar[100], 8, "0000644");
+  std::snprintf(&tar[108], 8, "0000000");
+  std::snprintf(&tar[116], 8, "0000000");
+  std::snprintf(&tar[124], 12, "%011o", static_cast<unsigned>(dockerfile.size()));
+  std::snprintf(&tar[136], 12, "%011o", 0u);
+  tar[156] = '0';
+  std::snprintf(&tar[257], 6, "ustar");
+  tar[263] = '0';
+  tar[264] = '0';
+  std::fill(tar.begin() + 148, tar.begin() + 156, ' ');
+  unsigned sum = 0;
+  for (unsigned char c : tar) sum += c;
+  std::snprintf(&tar[148], 8, "%06o", sum);
+  tar += dockerfile;
+  tar.append((512 - dockerfile.size() % 512) % 512, '\0');
+  tar.append(1024, '\0');
+
+  grpc::ClientContext ctx;
+  auto stream = stub->BuildImage(&ctx);
+  dkd::v1::BuildImageRequest first;
+  first.mutable_spec()->mutable_config()->set_image_name("dkd-bench-buildlog");
+  first.mutable_spec()->set_no_pull(true);
+  first.mutable_spec()->set_no_cache(true);
+  stream->Write(first);
+  dkd::v1::BuildImageRequest chunk;
+  chunk.set_context_chunk(tar);
+  stream->Write(chunk);
+  stream->WritesDone();
+  std::vector<double> latency_ms;
+  long long filler_bytes = 0;
+  bool done_marker = false;
+  std::string partial;
+  dkd::v1::BuildEvent e;
+  while (stream->Read(&e)) {
+    if (!e.has_log()) continue;
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    const double arrival = now.tv_sec * 1000.0 + now.tv_nsec / 1e6;
+    partial += e.log().text();
+    size_t nl;
+    while ((nl = partial.find('\n')) != std::string::npos) {
+      absl::string_view line(partial.data(), nl);
+      if (absl::ConsumePrefix(&line, "uptime ")) {
+        double up = 0;
+        if (absl::SimpleAtod(line.substr(0, line.find(' ')), &up)) {
+          latency_ms.push_back(arrival - up * 1000.0);
+        }
+      } else if (line.size() == 63 && line[0] == '0') {
+        filler_bytes += 64;
+      } else if (line == "filler-done") {
+        done_marker = true;
+      }
+      partial.erase(0, nl + 1);
+    }
+  }
+  grpc::Status s = stream->Finish();
+  if (!s.ok()) {
+    std::cerr << "build failed: " << s.error_message() << "\n";
+    return 1;
+  }
+  std::printf("latency_lines %zu\n", latency_ms.size());
+  std::printf("latency_p50_ms %.1f\nlatency_p99_ms %.1f\nlatency_max_ms %.1f\n",
+              Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.99),
+              Percentile(latency_ms, 1.0));
+  std::printf("filler_expected_bytes %lld\nfiller_received_bytes %lld\nfiller_complete %s\n",
+              filler_lines * 64, filler_bytes,
+              (done_marker && filler_bytes == filler_lines * 64) ? "yes" : "NO");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() == 4 && a[0] == "list") return List(a[1], a[2], std::stoi(a[3]));
+  if (a.size() == 5 && a[0] == "buildlog") {
+    return BuildLog(a[1], a[2], std::stoi(a[3]), std::stoll(a[4]));
+  }
+  std::cerr << "usage: dkd_bench list TARGET ENGINE N | buildlog TARGET BASE LINES BYTES\n";
+  return 2;
+}
