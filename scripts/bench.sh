@@ -69,6 +69,18 @@ get() { awk -v k="$1" '$1 == k {print $2}' <<<"$out"; }
 row "ListContainers p50, warm channel vs same call on the socket ($(get containers) containers, 200 rounds)" \
   "$(get dkd_p50_ms) ms" "$(get direct_p50_ms) ms" "$(get ratio_p50)" "≤ 1.15"
 
+echo "== the same, with the container-list cache disabled (pass-through)" >&2
+build/bin/dkd --engine "$DKD_TEST_ENGINE" --unix-socket "$run/nocache.sock" --tcp "" \
+  --list-cache-max-age 0 --log-level warn >"$run/nocache.log" 2>&1 &
+nocache_pid=$!
+for _ in $(seq 1 200); do [ -S "$run/nocache.sock" ] && break; sleep 0.05; done
+time_pair build/bin/dkctl -H "unix://$run/nocache.sock" ps -a -- docker ps -a
+row "\`dkctl ps -a\` vs \`docker ps -a\`, cache disabled" "$(ms "$med_a")" "$(ms "$med_b")" "$(ratio "$med_a" "$med_b")" "≤ 0.8"
+out=$(build/bench/dkd_bench list "unix:$run/nocache.sock" "$DKD_TEST_ENGINE" 200)
+row "ListContainers p50, cache disabled (every call goes to the engine)" \
+  "$(get dkd_p50_ms) ms" "$(get direct_p50_ms) ms" "$(get ratio_p50)" "≤ 1.15"
+kill "$nocache_pid"
+
 echo "== build log latency and 100 MB of output" >&2
 reset_peak
 out=$(build/bench/dkd_bench buildlog "unix:$run/dkd.sock" "$DKD_TEST_BASE_IMAGE" 200 104857600)
