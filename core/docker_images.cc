@@ -1,6 +1,7 @@
 // DockerManager's image operations: build (streamed or daemon-local context),
 // push, pull, list, inspect, remove.
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/base_image_check.h"
 #include "core/byte_pipe.h"
 #include "core/container_spec.h"
 #include "core/context_path.h"
@@ -209,10 +211,41 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const Co
   req.headers.emplace_back("X-Registry-Config", EncodeRegistryConfigHeader(r.auth, main_ref.domain));
   req.content_type = "application/x-tar";
   req.read_timeout = absl::Hours(24);
+  // With build.base_registries set, the context passes through a gate that
+  // checks the Dockerfile's FROM lines before the engine has the whole context.
+  std::optional<BaseImageGate> gate;
+  if (!pol.base_registries.empty()) {
+    gate.emplace(r.config.dockerfile_path.empty() ? "Dockerfile" : r.config.dockerfile_path,
+                 r.config.build_args, pol.base_registries);
+  }
+  std::string gated;
+  size_t gated_off = 0;
+  bool upstream_done = false;
+  std::vector<char> scratch(gate ? 64 * 1024 : 0);
   req.body_reader = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-    auto got = reader(buf, n);
-    if (got.ok()) context_bytes += static_cast<int64_t>(*got);
-    return got;
+    if (!gate) {
+      auto got = reader(buf, n);
+      if (got.ok()) context_bytes += static_cast<int64_t>(*got);
+      return got;
+    }
+    while (gated_off >= gated.size()) {
+      gated.clear();
+      gated_off = 0;
+      if (upstream_done) return size_t{0};
+      ASSIGN_OR_RETURN(size_t got, reader(scratch.data(), scratch.size()));
+      context_bytes += static_cast<int64_t>(got);
+      if (got == 0) {
+        upstream_done = true;
+        RETURN_IF_ERROR(gate->Finish());
+      } else {
+        RETURN_IF_ERROR(gate->Feed(scratch.data(), got));
+      }
+      gate->TakeReady(&gated);
+    }
+    const size_t take = std::min(n, gated.size() - gated_off);
+    std::copy_n(gated.data() + gated_off, take, buf);
+    gated_off += take;
+    return take;
   };
 
   BuildResult result;
