@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/cancel_watcher.h"
 #include "server/status_map.h"
 
 namespace dkd::server {
@@ -16,30 +16,6 @@ namespace {
 namespace pb = ::dkd::v1;
 
 constexpr int kMaxTopWastedPaths = 1000;
-
-// Cancels `token` when the caller goes away, until destroyed.
-class CallWatcher {
- public:
-  CallWatcher(grpc::ServerContext* context, core::CancelToken* token)
-      : thread_([this, context, token] {
-          while (!done_.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
-            if (context->IsCancelled()) {
-              token->Cancel();
-              return;
-            }
-          }
-        }) {}
-  ~CallWatcher() {
-    done_.Notify();
-    thread_.join();
-  }
-  CallWatcher(const CallWatcher&) = delete;
-  CallWatcher& operator=(const CallWatcher&) = delete;
-
- private:
-  absl::Notification done_;
-  std::thread thread_;
-};
 
 absl::Status ToOptions(const pb::AnalyzeImageRequest& req, core::AnalyzeOptions& options) {
   if (req.top_wasted_paths() < 0 || req.top_wasted_paths() > kMaxTopWastedPaths) {
@@ -188,7 +164,7 @@ grpc::Status ImageOptimizerService::AnalyzeImage(grpc::ServerContext* context,
   core::AnalyzeOptions options;
   if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
   core::CancelToken cancel;
-  CallWatcher watcher(context, &cancel);
+  CancelWatcher watcher(context, &cancel);
   auto analysis = optimizer_->AnalyzeImage(request->image(), options, &cancel);
   if (!analysis.ok()) return ToGrpcStatus(analysis.status());
   ToProto(*analysis, response);
@@ -199,7 +175,7 @@ grpc::Status ImageOptimizerService::OptimizeImage(grpc::ServerContext* context,
                                                   const pb::OptimizeImageRequest* request,
                                                   pb::OptimizeImageResponse* response) {
   core::CancelToken cancel;
-  CallWatcher watcher(context, &cancel);
+  CancelWatcher watcher(context, &cancel);
   auto result = optimizer_->OptimizeImage(FromProto(request->config()), request->image(), &cancel);
   if (!result.ok()) return ToGrpcStatus(result.status());
   response->set_suggested_base_image(result->suggested_base_image);
@@ -215,7 +191,7 @@ grpc::Status ImageOptimizerService::SuggestOptimizations(
   core::AnalyzeOptions options;
   if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
   core::CancelToken cancel;
-  CallWatcher watcher(context, &cancel);
+  CancelWatcher watcher(context, &cancel);
   auto suggestions = optimizer_->SuggestOptimizations(request->image(), options, &cancel);
   if (!suggestions.ok()) return ToGrpcStatus(suggestions.status());
   for (const auto& s : *suggestions) ToProto(s, response->add_suggestions());
@@ -228,7 +204,7 @@ grpc::Status ImageOptimizerService::CompareImages(grpc::ServerContext* context,
   core::AnalyzeOptions options;
   options.deep = request->deep();
   core::CancelToken cancel;
-  CallWatcher watcher(context, &cancel);
+  CancelWatcher watcher(context, &cancel);
   auto c = optimizer_->CompareImages(request->image_a(), request->image_b(), options, &cancel);
   if (!c.ok()) return ToGrpcStatus(c.status());
   ToProto(c->a, response->mutable_a());
@@ -247,7 +223,7 @@ grpc::Status ImageOptimizerService::GetOptimizationReport(grpc::ServerContext* c
   core::AnalyzeOptions options;
   if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
   core::CancelToken cancel;
-  CallWatcher watcher(context, &cancel);
+  CancelWatcher watcher(context, &cancel);
   auto report = optimizer_->GetOptimizationReport(request->image(), options, &cancel);
   if (!report.ok()) return ToGrpcStatus(report.status());
   ToProto(report->analysis, response->mutable_analysis());
