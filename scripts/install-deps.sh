@@ -13,7 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # engine, registry and test tools
   docker.io docker-registry apache2-utils busybox-static iptables openssl
-  shellcheck python3 python3-grpcio python3-grpc-tools
+  shellcheck python3 python3-grpcio python3-grpc-tools python3-pkg-resources
 )
 
 missing=()
