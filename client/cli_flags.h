@@ -36,6 +36,7 @@ class FlagSet {
   bool Seen(absl::string_view name) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
   bool help_requested() const { return help_; }
+  const std::string& command() const { return command_; }
   std::string Usage() const;
 
  private:

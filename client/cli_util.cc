@@ -150,8 +150,8 @@ std::string RegistryOf(const std::string& image) {
 }
 
 absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
-                                                    const std::string& username,
-                                                    bool password_stdin) {
+                                                     const std::string& username,
+                                                     bool password_stdin) {
   const std::string server = RegistryOf(image);
   if (password_stdin) {
     if (username.empty()) {

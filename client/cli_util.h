@@ -38,8 +38,8 @@ std::string RegistryOf(const std::string& image);
 // Credentials for `image`: --username with --password-stdin when given,
 // else the stored ones for its registry, else none.
 absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
-                                                    const std::string& username,
-                                                    bool password_stdin);
+                                                     const std::string& username,
+                                                     bool password_stdin);
 
 // While alive, SIGINT/SIGTERM cancel `context` instead of killing dkctl, so
 // dkd aborts the engine work (a build stops) and the command exits cleanly.

@@ -20,15 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int Usage(const FlagSet& flags, const absl::Status& s) {
-  if (!s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 125;
-  }
-  std::cout << flags.Usage();
-  return 0;
-}
-
 // Splits "K=V" flags into a map; a missing '=' takes the value from the
 // environment, as docker does for --build-arg.
 bool KeyValues(const std::vector<std::string>& items, const char* flag, bool env_fallback,
@@ -92,11 +83,7 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   flags.String("username", 'u', "Registry username for --push (with --password-stdin)");
   flags.Bool("password-stdin", 0, "Read the registry password from stdin");
   flags.Bool("quiet", 'q', "Print only the image id on success");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
-  if (flags.positionals().size() != 1) {
-    std::cerr << "\"dkctl build\" requires exactly 1 argument: the build context PATH\n";
-    return 125;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "PATH")) return *rc;
   const std::string pull = flags.Get("pull");
   if (pull != "true" && pull != "false") {
     std::cerr << "invalid value \"" << pull << "\" for --pull: use true or false\n";
@@ -122,7 +109,8 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   }
   if (!KeyValues(flags.GetAll("build-arg"), "--build-arg", true,
                  spec->mutable_config()->mutable_build_args()) ||
-      !KeyValues(flags.GetAll("label"), "--label", false, spec->mutable_config()->mutable_labels())) {
+      !KeyValues(flags.GetAll("label"), "--label", false,
+                 spec->mutable_config()->mutable_labels())) {
     return 125;
   }
   spec->set_target(flags.Get("target"));
@@ -131,7 +119,7 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   spec->set_push(flags.GetBool("push"));
   if (spec->push() && !tags.empty()) {
     auto auth = CredentialsFor(tags[0], flags.Get("username"), flags.GetBool("password-stdin"));
-    if (!auth.ok()) return Usage(flags, auth.status());
+    if (!auth.ok()) return FlagValueError(auth.status());
     *spec->mutable_auth() = *auth;
   }
 
@@ -234,14 +222,10 @@ int CmdPush(CliContext& ctx, const std::vector<std::string>& args) {
   flags.String("username", 'u', "Registry username (with --password-stdin)");
   flags.Bool("password-stdin", 0, "Read the registry password from stdin");
   flags.Bool("quiet", 'q', "Print only the digest");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
-  if (flags.positionals().size() != 1) {
-    std::cerr << "\"dkctl push\" requires exactly 1 argument: NAME[:TAG]\n";
-    return 125;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG]")) return *rc;
   const std::string image = flags.positionals()[0];
   auto auth = CredentialsFor(image, flags.Get("username"), flags.GetBool("password-stdin"));
-  if (!auth.ok()) return Usage(flags, auth.status());
+  if (!auth.ok()) return FlagValueError(auth.status());
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   dkd::v1::PushImageRequest req;
@@ -267,14 +251,10 @@ int CmdPull(CliContext& ctx, const std::vector<std::string>& args) {
   flags.String("username", 'u', "Registry username (with --password-stdin)");
   flags.Bool("password-stdin", 0, "Read the registry password from stdin");
   flags.Bool("quiet", 'q', "Suppress progress output");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
-  if (flags.positionals().size() != 1) {
-    std::cerr << "\"dkctl pull\" requires exactly 1 argument: NAME[:TAG|@DIGEST]\n";
-    return 125;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG|@DIGEST]")) return *rc;
   const std::string image = flags.positionals()[0];
   auto auth = CredentialsFor(image, flags.Get("username"), flags.GetBool("password-stdin"));
-  if (!auth.ok()) return Usage(flags, auth.status());
+  if (!auth.ok()) return FlagValueError(auth.status());
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   dkd::v1::PullImageRequest req;
@@ -300,7 +280,7 @@ int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {
   flags.Bool("quiet", 'q', "Only show image IDs");
   flags.Repeated("filter", 0, "Filter: label=K[=V], dangling=true");
   flags.String("format", 0, "\"json\" for machines");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   dkd::v1::ListImagesRequest req;
   req.set_all(flags.GetBool("all"));
   if (!flags.positionals().empty()) req.set_reference(flags.positionals()[0]);
@@ -323,12 +303,13 @@ int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {
   if (flags.Get("format") == "json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& i : resp.images()) {
-      out.push_back({{"Id", i.id()},
-                     {"RepoTags", std::vector<std::string>(i.repo_tags().begin(), i.repo_tags().end())},
-                     {"RepoDigests",
-                      std::vector<std::string>(i.repo_digests().begin(), i.repo_digests().end())},
-                     {"Size", i.size()},
-                     {"Created", i.created()}});
+      out.push_back(
+          {{"Id", i.id()},
+           {"RepoTags", std::vector<std::string>(i.repo_tags().begin(), i.repo_tags().end())},
+           {"RepoDigests",
+            std::vector<std::string>(i.repo_digests().begin(), i.repo_digests().end())},
+           {"Size", i.size()},
+           {"Created", i.created()}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -347,8 +328,9 @@ int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {
     if (names.empty()) names.push_back("<none>:<none>");
     for (const auto& n : names) {
       const size_t colon = n.rfind(':');
-      rows.push_back({n.substr(0, colon), colon == std::string::npos ? "<none>" : n.substr(colon + 1),
-                      id, HumanAgo(i.created()), HumanSize(i.size())});
+      rows.push_back({n.substr(0, colon),
+                      colon == std::string::npos ? "<none>" : n.substr(colon + 1), id,
+                      HumanAgo(i.created()), HumanSize(i.size())});
     }
   }
   PrintTable(rows);
@@ -359,11 +341,7 @@ int CmdRmi(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("rmi", "rmi [OPTIONS] IMAGE [IMAGE...]");
   flags.Bool("force", 'f', "Force removal of the image");
   flags.Bool("no-prune", 0, "Do not delete untagged parents");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
-  if (flags.positionals().empty()) {
-    std::cerr << "\"dkctl rmi\" requires at least 1 argument\n";
-    return 125;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 1, kAnyNumber, "")) return *rc;
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   int rc = 0;
@@ -389,7 +367,7 @@ int CmdLogin(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("login", "login [OPTIONS] SERVER");
   flags.String("username", 'u', "Username");
   flags.Bool("password-stdin", 0, "Take the password from stdin");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   if (flags.positionals().size() != 1 || flags.Get("username").empty() ||
       !flags.GetBool("password-stdin")) {
     std::cerr << "usage: dkctl login -u USER --password-stdin SERVER (the password is read from "
@@ -415,11 +393,7 @@ int CmdLogin(CliContext& ctx, const std::vector<std::string>& args) {
 
 int CmdLogout(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("logout", "logout SERVER");
-  if (absl::Status s = flags.Parse(args); !s.ok() || flags.help_requested()) return Usage(flags, s);
-  if (flags.positionals().size() != 1) {
-    std::cerr << "\"dkctl logout\" requires exactly 1 argument: SERVER\n";
-    return 125;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "SERVER")) return *rc;
   if (absl::Status s = RemoveCredentials(flags.positionals()[0]); !s.ok()) {
     std::cerr << s.message() << "\n";
     return 1;

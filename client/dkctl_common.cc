@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "absl/strings/match.h"
+#include "client/cli_flags.h"
 #include "client/dkctl_commands.h"
 
 namespace dkd::client {
@@ -12,6 +13,52 @@ absl::StatusOr<DkdClient*> CliContext::Client() {
     client_ = std::move(*c);
   }
   return client_.get();
+}
+
+std::optional<int> ParseCommandLine(FlagSet& flags, const std::vector<std::string>& args,
+                                    size_t min_args, size_t max_args, const char* what) {
+  if (absl::Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 125;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  const size_t n = flags.positionals().size();
+  if (n < min_args || n > max_args) {
+    std::cerr << "\"dkctl " << flags.command() << "\" requires "
+              << (min_args == max_args     ? "exactly "
+                  : max_args == kAnyNumber ? "at least "
+                                           : "at most ")
+              << (n < min_args ? min_args : max_args) << " argument"
+              << ((n < min_args ? min_args : max_args) == 1 ? "" : "s") << (*what ? ": " : "")
+              << what << "\nSee 'dkctl " << flags.command() << " --help'.\n";
+    return 125;
+  }
+  return std::nullopt;
+}
+
+int FlagValueError(const absl::Status& status) {
+  std::cerr << status.message() << "\n";
+  return 125;
+}
+
+int ForEachName(
+    CliContext& ctx, const std::vector<std::string>& names,
+    const std::function<grpc::Status(DkdClient& client, const std::string& name)>& one) {
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  int rc = 0;
+  for (const auto& name : names) {
+    grpc::Status s = one(**client, name);
+    if (!s.ok()) {
+      rc = ReportError(ctx, FromGrpcStatus(s));
+      continue;
+    }
+    std::cout << name << "\n";
+  }
+  return rc;
 }
 
 int ReportError(const CliContext& ctx, const absl::Status& status) {

@@ -54,6 +54,13 @@ void PrintUsage(std::ostream& out) {
          "Options:\n"
          "  -H, --host string   dkd address: unix:///path or tcp://host:port\n"
          "                      (default $DKD_HOST, else unix:///run/dkd/dkd.sock)\n"
+         "      --tls           Use TLS; implied by --tlsverify and the TLS files\n"
+         "      --tlscacert string  Trust dkd certificates signed by this CA only\n"
+         "      --tlscert string    Client certificate (mutual TLS)\n"
+         "      --tlskey string     Client key (mutual TLS)\n"
+         "      --tlsverify     Use TLS and verify dkd's certificate (always verified)\n"
+         "      --token string  Bearer token (default $DKD_TOKEN; prefer the\n"
+         "                      variable: arguments are visible to other users)\n"
          "  -v, --version       Print the client version and exit\n\n"
          "Commands:\n";
   for (const auto& [name, info] : Commands()) {
@@ -72,6 +79,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   CliContext ctx;
   ctx.host = DefaultHost();
+  ConnectOptions connect = DefaultConnectOptions();
   std::vector<std::string> args(argv + 1, argv + argc);
   size_t i = 0;
   for (; i < args.size(); ++i) {
@@ -84,6 +92,26 @@ int main(int argc, char** argv) {
       ctx.host = args[++i];
     } else if (absl::StartsWith(a, "--host=")) {
       ctx.host = a.substr(7);
+    } else if (a == "--tls" || a == "--tlsverify") {
+      connect.tls = true;
+    } else if (a == "--tlscacert" || a == "--tlscert" || a == "--tlskey" || a == "--token" ||
+               absl::StartsWith(a, "--tlscacert=") || absl::StartsWith(a, "--tlscert=") ||
+               absl::StartsWith(a, "--tlskey=") || absl::StartsWith(a, "--token=")) {
+      const size_t eq = a.find('=');
+      const std::string name = a.substr(0, eq);
+      std::string value;
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        std::cerr << "flag needs an argument: " << a << "\n";
+        return 125;
+      }
+      if (name == "--tlscacert") connect.tls_ca = value;
+      if (name == "--tlscert") connect.tls_cert = value;
+      if (name == "--tlskey") connect.tls_key = value;
+      if (name == "--token") connect.token = value;
     } else if (a == "-h" || a == "--help") {
       PrintUsage(std::cout);
       return 0;
@@ -97,6 +125,7 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  SetDefaultConnectOptions(connect);
   if (i >= args.size()) {
     PrintUsage(std::cerr);
     return 1;

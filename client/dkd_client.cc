@@ -2,7 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -36,12 +42,115 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+namespace {
+
+std::mutex default_options_mu;
+std::optional<ConnectOptions> default_options;
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Adds the bearer token to every call. An interceptor rather than call
+// credentials, so the token also works on the unix socket and loopback TCP.
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(std::string header) : header_(std::move(header)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string header_;
+};
+
+class TokenInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(std::string token) : header_("Bearer " + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+}  // namespace
+
+ConnectOptions DefaultConnectOptions() {
+  {
+    std::lock_guard<std::mutex> lock(default_options_mu);
+    if (default_options) return *default_options;
+  }
+  ConnectOptions o;
+  o.token = Env("DKD_TOKEN");
+  o.tls_ca = Env("DKD_TLS_CA");
+  o.tls_cert = Env("DKD_TLS_CERT");
+  o.tls_key = Env("DKD_TLS_KEY");
+  o.tls = Env("DKD_TLS") == "1";
+  return o;
+}
+
+void SetDefaultConnectOptions(const ConnectOptions& options) {
+  std::lock_guard<std::mutex> lock(default_options_mu);
+  default_options = options;
+}
+
 absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view host) {
+  return Connect(host, DefaultConnectOptions());
+}
+
+absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view host,
+                                                              const ConnectOptions& options) {
   auto target = GrpcTarget(host);
   if (!target.ok()) return target.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options.UsesTls()) {
+    if (absl::StartsWith(*target, "unix:")) {
+      return absl::InvalidArgumentError("--tls: dkd's unix socket does not speak TLS");
+    }
+    if (options.tls_cert.empty() != options.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tlscert and --tlskey must be given together");
+    }
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca.empty()) {
+      auto ca = ReadPem("--tlscacert", options.tls_ca);
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    if (!options.tls_cert.empty()) {
+      auto cert = ReadPem("--tlscert", options.tls_cert);
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPem("--tlskey", options.tls_key);
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  if (!options.token.empty()) {
+    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(options.token));
+  }
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      *target, credentials, args, std::move(interceptors));
   auto client = std::make_unique<DkdClient>(channel, dkd::v1::DockerManager::NewStub(channel),
                                             dkd::v1::BuildGenerator::NewStub(channel),
                                             dkd::v1::ImageOptimizer::NewStub(channel));

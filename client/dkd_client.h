@@ -28,10 +28,33 @@ absl::StatusOr<std::string> GrpcTarget(absl::string_view host);
 // grpc::Status -> absl::Status with the same code and message.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// How to reach a dkd that wants TLS or a token. Like docker's flags: any TLS
+// file (or `tls`) turns TLS on; the server certificate is always verified,
+// against `tls_ca` or else the system roots.
+struct ConnectOptions {
+  bool tls = false;
+  std::string tls_ca;    // PEM file: CA that signed dkd's certificate.
+  std::string tls_cert;  // PEM file: client certificate (mutual TLS).
+  std::string tls_key;   // PEM file: its key.
+  std::string token;     // Bearer token, sent as `authorization` metadata.
+  bool UsesTls() const {
+    return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty();
+  }
+};
+
+// The options Connect(host) uses: those set by SetDefaultConnectOptions, else
+// from the environment: DKD_TOKEN, DKD_TLS_CA, DKD_TLS_CERT, DKD_TLS_KEY and
+// DKD_TLS=1.
+ConnectOptions DefaultConnectOptions();
+void SetDefaultConnectOptions(const ConnectOptions& options);
+
 class DkdClient {
  public:
-  // Connects lazily to `host` (see GrpcTarget).
+  // Connects lazily to `host` (see GrpcTarget) with DefaultConnectOptions().
   static absl::StatusOr<std::unique_ptr<DkdClient>> Connect(absl::string_view host);
+  // InvalidArgument naming the file when a TLS file cannot be read.
+  static absl::StatusOr<std::unique_ptr<DkdClient>> Connect(absl::string_view host,
+                                                            const ConnectOptions& options);
 
   DkdClient(std::shared_ptr<grpc::Channel> channel,
             std::unique_ptr<dkd::v1::DockerManager::StubInterface> docker,
