@@ -38,8 +38,10 @@ void EngineMonitor::Stop() {
 }
 
 void EngineMonitor::CheckOnce(bool force_publish) {
+  const absl::Time started = absl::Now();
   const absl::Status s = engine_->Ping();
   const bool now_up = s.ok();
+  if (ping_observer_) ping_observer_(now_up, absl::Now() - started);
   const bool was_up = up_.exchange(now_up);
   if (now_up != was_up || force_publish) {
     if (now_up) {

@@ -28,6 +28,12 @@ class EngineMonitor {
                 Publish publish);
   ~EngineMonitor();
 
+  // Called after every ping with its outcome and latency (for metrics).
+  // Set before Start().
+  void set_ping_observer(std::function<void(bool ok, absl::Duration latency)> observer) {
+    ping_observer_ = std::move(observer);
+  }
+
   // Checks once synchronously, then keeps checking every interval.
   void Start();
   void Stop();
@@ -43,6 +49,7 @@ class EngineMonitor {
   std::shared_ptr<core::EngineClient> engine_;
   const absl::Duration interval_;
   Publish publish_;
+  std::function<void(bool, absl::Duration)> ping_observer_;
   std::atomic<bool> up_{false};
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -77,4 +77,16 @@ absl::Status CheckPlainTcpAllowed(const ListenAddress& address, bool tls_enabled
                    "(127.0.0.1) or a unix socket, or configure TLS with client authentication"));
 }
 
+absl::Status CheckTcpListenerAllowed(const ListenAddress& address, bool tls_enabled,
+                                     bool client_auth_configured, bool insecure) {
+  if (address.is_unix || IsLoopbackHost(address.host) || insecure) return absl::OkStatus();
+  if (!tls_enabled) return CheckPlainTcpAllowed(address, false);
+  if (!client_auth_configured) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve ", address.GrpcUri(),
+        " without client authentication: set tls.client_ca (mutual TLS) and/or auth.tokens"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace dkd::server

@@ -30,4 +30,11 @@ bool IsLoopbackHost(absl::string_view host);
 // FailedPrecondition when `address` is TCP on a non-loopback host and TLS is off.
 absl::Status CheckPlainTcpAllowed(const ListenAddress& address, bool tls_enabled);
 
+// The start-up rule for a TCP listener: loopback may be plain; any other
+// address needs TLS and a way to authenticate clients (a client CA or bearer
+// tokens), unless `insecure` (listen.insecure_tcp) is set. FailedPrecondition
+// explaining what is missing otherwise.
+absl::Status CheckTcpListenerAllowed(const ListenAddress& address, bool tls_enabled,
+                                     bool client_auth_configured, bool insecure);
+
 }  // namespace dkd::server

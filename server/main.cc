@@ -1,5 +1,6 @@
-// dkd: flags, logging, signals and server start-up. Everything else lives in
-// the services and in core/.
+// dkd: configuration, logging, signals and server start-up. Everything else
+// lives in the services, the gatekeeper and core/.
+#include <grp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -8,44 +9,131 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "core/docker_manager.h"
 #include "core/engine_address.h"
 #include "core/engine_client.h"
 #include "core/image_optimizer.h"
+#include "server/audit.h"
 #include "server/build_generator_service.h"
+#include "server/build_interceptor.h"
+#include "server/config.h"
 #include "server/daemon_options.h"
 #include "server/docker_manager_service.h"
 #include "server/engine_monitor.h"
+#include "server/gatekeeper.h"
+#include "server/guarded_services.h"
+#include "server/http_endpoints.h"
 #include "server/image_optimizer_service.h"
 #include "server/listen_address.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/systemd_notify.h"
 #include "server/version.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
-constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+using namespace dkd;
 
 int Fail(const std::string& message) {
   spdlog::critical("{}", message);
   return 1;
 }
 
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+// The run policy as configured, plus the engine's own socket, which no bind
+// mount may expose whatever the roots say.
+core::RunPolicy EffectivePolicy(const server::DaemonConfig& config,
+                                const core::EngineAddress& engine) {
+  core::RunPolicy policy = config.security.policy;
+  if (engine.scheme == core::EngineAddress::Scheme::kUnix && !engine.socket_path.empty()) {
+    policy.forbidden_paths.push_back(engine.socket_path);
+  }
+  return policy;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
+    const server::TlsSettings& tls) {
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  if (!ReadFile(tls.key, &pair.private_key)) {
+    return absl::InvalidArgumentError("config key tls.key: cannot read " + tls.key);
+  }
+  if (!ReadFile(tls.cert, &pair.cert_chain)) {
+    return absl::InvalidArgumentError("config key tls.cert: cannot read " + tls.cert);
+  }
+  grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  grpc::SslServerCredentialsOptions options(request);
+  if (!tls.client_ca.empty()) {
+    if (!ReadFile(tls.client_ca, &options.pem_root_certs)) {
+      return absl::InvalidArgumentError("config key tls.client_ca: cannot read " + tls.client_ca);
+    }
+    options.client_certificate_request =
+        tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(options);
+}
+
+absl::Status SetSocketGroup(const std::string& path, const std::string& group) {
+  if (group.empty()) return absl::OkStatus();
+  gid_t gid = 0;
+  unsigned numeric = 0;
+  if (absl::SimpleAtoi(group, &numeric)) {
+    gid = numeric;
+  } else {
+    struct group* g = getgrnam(group.c_str());
+    if (g == nullptr) {
+      return absl::InvalidArgumentError("config key listen.unix_socket_group: no group \"" +
+                                        group + "\"");
+    }
+    gid = g->gr_gid;
+  }
+  if (chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+    return absl::FailedPreconditionError("listen.unix_socket_group: cannot give " + path +
+                                         " to group " + group + ": " + std::strerror(errno));
+  }
+  return absl::OkStatus();
+}
+
+constexpr char kInsecureWarning[] =
+    "INSECURE: plain TCP on {} with listen.insecure_tcp: anyone who can reach this address "
+    "controls the Docker Engine, which is root on this host";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace dkd;
   // Signals are taken by a dedicated thread via sigwait; block them everywhere.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -62,51 +150,80 @@ int main(int argc, char** argv) {
     std::cout << "dkd " << server::kDaemonVersion << "\n";
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(options->log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  auto loaded = server::LoadConfig(options->config_path, options->overrides);
+  if (!loaded.ok()) {
+    std::cerr << "dkd: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  server::DaemonConfig config = *std::move(loaded);
+  if (options->check_config) {
+    std::cout << "dkd: configuration is valid\n";
+    return 0;
+  }
+  server::ConfigureLogging(config.log_level, config.log_format);
 
-  auto engine_address = core::ParseEngineAddress(options->engine);
+  auto engine_address = core::ParseEngineAddress(config.engine);
   if (!engine_address.ok()) return Fail(std::string(engine_address.status().message()));
   core::ApplyTlsEnvironment(*engine_address);
 
   std::vector<server::ListenAddress> listeners;
-  if (!options->unix_socket.empty()) {
-    auto a = server::ParseListenAddress("--unix-socket", options->unix_socket);
+  bool insecure_remote = false;
+  if (!config.unix_socket.empty()) {
+    auto a = server::ParseListenAddress("listen.unix_socket", config.unix_socket);
     if (!a.ok() || !a->is_unix) {
-      return Fail(a.ok() ? "--unix-socket must be a unix socket path"
+      return Fail(a.ok() ? "listen.unix_socket must be a unix socket path"
                          : std::string(a.status().message()));
     }
     listeners.push_back(*a);
   }
-  if (!options->tcp.empty()) {
-    auto a = server::ParseListenAddress("--tcp", options->tcp);
+  if (!config.tcp.empty()) {
+    auto a = server::ParseListenAddress("listen.tcp", config.tcp);
     if (!a.ok() || a->is_unix) {
-      return Fail(a.ok() ? "--tcp must be host:port" : std::string(a.status().message()));
+      return Fail(a.ok() ? "listen.tcp must be host:port" : std::string(a.status().message()));
     }
-    if (absl::Status s = server::CheckPlainTcpAllowed(*a, /*tls_enabled=*/false); !s.ok()) {
+    const bool client_auth =
+        !config.tls.client_ca.empty() || !config.security.auth.tokens.empty();
+    if (absl::Status s = server::CheckTcpListenerAllowed(*a, config.tls.enabled(), client_auth,
+                                                         config.insecure_tcp);
+        !s.ok()) {
       return Fail(std::string(s.message()));
     }
+    insecure_remote = !server::IsLoopbackHost(a->host) && !config.tls.enabled();
     listeners.push_back(*a);
   }
+  std::shared_ptr<grpc::ServerCredentials> tcp_credentials = grpc::InsecureServerCredentials();
+  if (config.tls.enabled()) {
+    auto creds = TlsCredentials(config.tls);
+    if (!creds.ok()) return Fail(std::string(creds.status().message()));
+    tcp_credentials = *creds;
+  }
+
+  server::Metrics metrics;
+  server::AuditLog audit(config.audit_file);
+  if (absl::Status s = audit.Open(); !s.ok()) return Fail(std::string(s.message()));
+  server::Gatekeeper gatekeeper(config.security, &metrics, &audit);
 
   auto engine = std::make_shared<core::EngineClient>(*engine_address);
-  core::RunPolicy policy;
-  policy.bind_roots = options->bind_roots;
-  policy.context_roots = options->context_roots;
-  auto manager = std::make_shared<core::DockerManager>(engine, policy);
-  if (options->list_cache_max_age > absl::ZeroDuration()) {
-    manager->EnableListCache(options->list_cache_max_age);
-  }
+  auto manager =
+      std::make_shared<core::DockerManager>(engine, EffectivePolicy(config, *engine_address));
   server::DockerManagerService docker_manager_service(manager);
   server::BuildGeneratorService build_generator_service;
   server::ImageOptimizerService image_optimizer_service(
       std::make_shared<core::ImageOptimizer>(engine));
+  server::GuardedDockerManager guarded_docker_manager(&docker_manager_service, manager,
+                                                      &gatekeeper);
+  server::GuardedBuildGenerator guarded_build_generator(&build_generator_service, &gatekeeper);
+  server::GuardedImageOptimizer guarded_image_optimizer(&image_optimizer_service, &gatekeeper);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  const int max_message = static_cast<int>(config.security.limits.max_message_bytes);
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<server::BuildContextInterceptorFactory>(&gatekeeper));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int tcp_port = 0;
   for (const auto& l : listeners) {
     if (l.is_unix) {
@@ -121,48 +238,122 @@ int main(int argc, char** argv) {
       }
       builder.AddListeningPort(l.GrpcUri(), grpc::InsecureServerCredentials());
     } else {
-      builder.AddListeningPort(l.GrpcUri(), grpc::InsecureServerCredentials(), &tcp_port);
+      builder.AddListeningPort(l.GrpcUri(), tcp_credentials, &tcp_port);
     }
   }
-  builder.RegisterService(&docker_manager_service);
-  builder.RegisterService(&build_generator_service);
-  builder.RegisterService(&image_optimizer_service);
+  builder.RegisterService(&guarded_docker_manager);
+  builder.RegisterService(&guarded_build_generator);
+  builder.RegisterService(&guarded_image_optimizer);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server)
     return Fail("could not start the gRPC server: a listen address is in use or invalid");
   for (const auto& l : listeners) {
     if (l.is_unix) {
       chmod(l.path.c_str(), 0660);
-      spdlog::info("listening on unix://{}", l.path);
+      if (absl::Status s = SetSocketGroup(l.path, config.unix_socket_group); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
+      spdlog::info("listening on unix://{} (role {} for callers without a token)", l.path,
+                   server::RoleName(config.security.auth.unix_socket_role));
     } else {
       if (tcp_port == 0) return Fail("could not listen on " + l.GrpcUri());
-      spdlog::info("listening on tcp://{}:{}", l.host, tcp_port);
+      spdlog::info("listening on tcp://{}:{} ({})", l.host, tcp_port,
+                   config.tls.enabled() ? (config.tls.client_ca.empty() ? "TLS" : "mutual TLS")
+                                        : "plain");
+      if (insecure_remote) spdlog::critical(kInsecureWarning, l.GrpcUri());
     }
   }
-  if (!options->port_file.empty()) {
-    const std::string tmp = options->port_file + ".tmp";
-    std::ofstream(tmp) << tcp_port << "\n";
-    std::rename(tmp.c_str(), options->port_file.c_str());
-  }
+  WritePortFile(config.port_file, tcp_port);
 
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   server::EngineMonitor monitor(
-      engine, options->health_interval,
+      engine, config.health_interval,
       [health](const std::string& svc, bool serving) { health->SetServingStatus(svc, serving); });
+  monitor.set_ping_observer([&metrics](bool ok, absl::Duration latency) {
+    metrics.RecordEngineCall("health_ping", ok, absl::ToDoubleSeconds(latency));
+    metrics.SetEngineUp(ok);
+  });
   monitor.Start();
+
+  server::HttpEndpoints http([&monitor] { return monitor.engine_up(); },
+                             [&metrics] { return metrics.Render(); });
+  if (!config.http_listen.empty()) {
+    auto port = http.Start(config.http_listen);
+    if (port.ok()) {
+      spdlog::info("HTTP /healthz /readyz /metrics on {}", config.http_listen);
+      WritePortFile(config.http_port_file, *port);
+    } else if (config.http_listen_explicit) {
+      return Fail(std::string(port.status().message()));
+    } else {
+      // The default port being taken (another dkd on this host) must not stop gRPC service.
+      spdlog::warn("{}; HTTP endpoints disabled", std::string(port.status().message()));
+    }
+  }
   spdlog::info("dkd {} ready; engine {}", server::kDaemonVersion, engine_address->ToString());
+  server::NotifyReady("serving");
+
+  // The insecure warning repeats, so it cannot scroll out of sight.
+  std::mutex warn_mu;
+  std::condition_variable warn_cv;
+  bool stopping = false;
+  std::thread warn_thread([&] {
+    if (!insecure_remote) return;
+    std::unique_lock<std::mutex> lock(warn_mu);
+    while (!warn_cv.wait_for(lock, std::chrono::minutes(5), [&] { return stopping; })) {
+      spdlog::critical(kInsecureWarning, config.tcp);
+    }
+  });
 
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down (grace {}s)", strsignal(sig),
-                 absl::ToInt64Seconds(options->shutdown_grace));
-    health->Shutdown();
-    server->Shutdown(std::chrono::system_clock::now() +
-                     absl::ToChronoSeconds(options->shutdown_grace));
+    while (true) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        server::NotifyReloading();
+        auto reloaded = server::LoadConfig(options->config_path, options->overrides);
+        if (!reloaded.ok()) {
+          spdlog::error("reload refused, keeping the running configuration: {}",
+                        std::string(reloaded.status().message()));
+        } else {
+          if (reloaded->unix_socket != config.unix_socket || reloaded->tcp != config.tcp ||
+              reloaded->tls.cert != config.tls.cert || reloaded->tls.client_ca != config.tls.client_ca ||
+              reloaded->http_listen != config.http_listen || reloaded->engine != config.engine ||
+              reloaded->security.limits.max_message_bytes !=
+                  config.security.limits.max_message_bytes) {
+            spdlog::warn("reload: listeners, TLS, engine, HTTP and max_message_bytes changes "
+                         "take effect only on restart");
+          }
+          server::ConfigureLogging(reloaded->log_level, config.log_format);
+          manager->SetPolicy(EffectivePolicy(*reloaded, *engine_address));
+          gatekeeper.Update(reloaded->security);
+          if (absl::Status s = audit.Open(); !s.ok()) spdlog::error("{}", std::string(s.message()));
+          spdlog::info("configuration reloaded: {} tokens, {} role entries",
+                       reloaded->security.auth.tokens.size(), reloaded->security.auth.roles.size());
+        }
+        server::NotifyReady("serving");
+        continue;
+      }
+      spdlog::info("received {}, shutting down (grace {}s)", strsignal(sig),
+                   absl::ToDoubleSeconds(config.shutdown_grace));
+      server::NotifyStopping();
+      health->Shutdown();
+      // Followed logs and event streams end now, with UNAVAILABLE; unary
+      // calls and builds get the grace period, then are cancelled.
+      gatekeeper.BeginShutdown();
+      server->Shutdown(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(config.shutdown_grace));
+      return;
+    }
   });
   server->Wait();
   signal_thread.join();
+  {
+    std::lock_guard<std::mutex> lock(warn_mu);
+    stopping = true;
+  }
+  warn_cv.notify_all();
+  warn_thread.join();
+  http.Stop();
   monitor.Stop();
   for (const auto& l : listeners) {
     if (l.is_unix) unlink(l.path.c_str());

@@ -47,6 +47,11 @@ std::string FixtureEnv(const char* name) {
 }
 
 absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Options& options) {
+  return Start(options, "");
+}
+
+absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Options& options,
+                                                                    const std::string& config_json) {
   std::unique_ptr<DaemonProcess> d(new DaemonProcess());
   char tmpl[] = "/tmp/dkdt.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
@@ -66,7 +71,16 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Option
                                    "--health-interval",
                                    "0.2",
                                    "--log-level",
-                                   "debug"};
+                                   "debug",
+                                   "--http",
+                                   "127.0.0.1:0",
+                                   "--http-port-file",
+                                   d->dir_ + "/http-port"};
+  if (!config_json.empty()) {
+    std::ofstream(d->dir_ + "/dkd.json") << config_json;
+    argv.push_back("--config");
+    argv.push_back(d->dir_ + "/dkd.json");
+  }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
@@ -100,6 +114,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Option
 }
 
 std::string DaemonProcess::Log() const { return ReadFile(dir_ + "/dkd.log"); }
+
+int DaemonProcess::http_port() const { return std::atoi(ReadFile(dir_ + "/http-port").c_str()); }
 
 int DaemonProcess::Stop(int sig) {
   if (pid_ <= 0) return -1;

@@ -31,6 +31,10 @@ class DaemonProcess {
     std::vector<std::string> extra_args;
   };
   static absl::StatusOr<std::unique_ptr<DaemonProcess>> Start(const Options& options);
+  // As Start(options), with `config_json` written to <dir>/dkd.json and
+  // passed as --config (when not empty).
+  static absl::StatusOr<std::unique_ptr<DaemonProcess>> Start(const Options& options,
+                                                              const std::string& config_json);
   ~DaemonProcess();
 
   // gRPC targets.
@@ -41,6 +45,9 @@ class DaemonProcess {
   std::string tcp_host() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
   std::string Log() const;
+  // The port of /healthz, /readyz and /metrics (bound on 127.0.0.1).
+  int http_port() const;
+  pid_t pid() const { return pid_; }
 
   // Sends `sig` and waits; returns the exit status (or 128+signal).
   int Stop(int sig = 15);

@@ -1,0 +1,127 @@
+// Gatekeeper: the security and operations state every RPC passes through,
+// and GuardedCall, the per-call object that applies it.
+//
+// A GuardedCall, created first thing in every guarded handler, gives the
+// call a request id (returned as `x-request-id` initial metadata and put on
+// every log line), authenticates the caller, checks the role the RPC needs,
+// counts the stream against the caller's cap and arms the default deadline.
+// Finish() records metrics and, for mutating RPCs and refused calls, an audit
+// line. Settings are an immutable snapshot swapped on reload: a call keeps the
+// snapshot it started with, so reloads never disturb open streams.
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/engine_client.h"
+#include "server/audit.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/limits.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+
+namespace dkd::server {
+
+// Per-build accounting shared between the build handler and the interceptor
+// that sees each context chunk arrive.
+struct BuildCallState {
+  int64_t max_context_bytes = 0;  // 0 = unlimited.
+  std::atomic<int64_t> bytes{0};
+  std::atomic<bool> over_limit{false};
+  absl::Mutex mu;
+  std::string target ABSL_GUARDED_BY(mu);  // "image:tag" from the BuildSpec.
+};
+
+class Gatekeeper {
+ public:
+  Gatekeeper(SecuritySettings settings, Metrics* metrics, AuditLog* audit);
+
+  // Replaces the settings for calls that start from now on.
+  void Update(SecuritySettings settings);
+  std::shared_ptr<const SecuritySettings> settings() const;
+
+  Metrics& metrics() { return *metrics_; }
+  AuditLog& audit() { return *audit_; }
+  BuildQueue& builds() { return builds_; }
+  StreamCounter& streams() { return streams_; }
+  DeadlineWatchdog& watchdog() { return watchdog_; }
+
+  // New calls are refused with UNAVAILABLE, and every registered long-lived
+  // stream's token is cancelled so it ends with a clean status.
+  void BeginShutdown();
+  bool shutting_down() const { return shutting_down_.load(); }
+  // Returns false (and does not register) when shutdown has begun.
+  bool RegisterStream(core::CancelToken* token);
+  void UnregisterStream(core::CancelToken* token);
+
+  std::shared_ptr<BuildCallState> RegisterBuild(const grpc::ServerContextBase* context,
+                                                int64_t max_context_bytes);
+  std::shared_ptr<BuildCallState> FindBuild(const grpc::ServerContextBase* context);
+  void UnregisterBuild(const grpc::ServerContextBase* context);
+
+ private:
+  Metrics* metrics_;
+  AuditLog* audit_;
+  BuildQueue builds_;
+  StreamCounter streams_;
+  DeadlineWatchdog watchdog_;
+  std::atomic<bool> shutting_down_{false};
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const SecuritySettings> settings_ ABSL_GUARDED_BY(mu_);
+  std::set<core::CancelToken*> streams_open_ ABSL_GUARDED_BY(mu_);
+  std::map<const grpc::ServerContextBase*, std::shared_ptr<BuildCallState>> builds_open_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// The canonical name of a gRPC status code ("PERMISSION_DENIED").
+const char* StatusCodeName(grpc::StatusCode code);
+
+class GuardedCall {
+ public:
+  GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContext* context, const std::string& full_method);
+  ~GuardedCall();
+  GuardedCall(const GuardedCall&) = delete;
+  GuardedCall& operator=(const GuardedCall&) = delete;
+
+  // OK when the call may proceed; else the status to return (via Finish).
+  grpc::Status Admit();
+  // Records metrics and audit; returns `status` (or the deadline status).
+  grpc::Status Finish(grpc::Status status);
+
+  void set_target(std::string target) { target_ = std::move(target); }
+  const Caller& caller() const { return caller_; }
+  const SecuritySettings& settings() const { return *settings_; }
+  // True when ownership is off or the caller is admin.
+  bool sees_everything() const { return !settings_->ownership || caller_.role >= Role::kAdmin; }
+  Gatekeeper& gatekeeper() { return *gatekeeper_; }
+
+ private:
+  Gatekeeper* gatekeeper_;
+  grpc::ServerContext* context_;
+  const std::string full_method_;
+  const std::string method_;
+  const MethodRule* rule_;
+  std::shared_ptr<const SecuritySettings> settings_;
+  ScopedRequestId request_id_;
+  std::string request_id_value_;
+  const absl::Time started_;
+  Caller caller_;
+  std::string target_;
+  std::string outcome_ = "unauthenticated";
+  bool admitted_ = false;
+  bool stream_counted_ = false;
+  uint64_t deadline_handle_ = 0;
+  std::string deadline_key_;
+  std::atomic<bool> deadline_expired_{false};
+  bool finished_ = false;
+};
+
+}  // namespace dkd::server

@@ -1,0 +1,333 @@
+#include "server/guarded_services.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/cancel_watcher.h"
+#include "server/docker_convert.h"
+#include "server/status_map.h"
+
+namespace dkd::server {
+namespace {
+
+constexpr char kDm[] = "/dkd.v1.DockerManager/";
+constexpr char kBg[] = "/dkd.v1.BuildGenerator/";
+constexpr char kIo[] = "/dkd.v1.ImageOptimizer/";
+
+// Admits the call, runs `body` when admitted, and finishes the call.
+template <typename Body>
+grpc::Status Run(Gatekeeper* gatekeeper, grpc::ServerContext* context, const std::string& method,
+                 std::string target, Body&& body) {
+  GuardedCall call(gatekeeper, context, method);
+  call.set_target(std::move(target));
+  grpc::Status s = call.Admit();
+  if (s.ok()) s = body(call);
+  return call.Finish(s);
+}
+
+// Keeps a long-lived stream's cancel token registered for shutdown.
+class StreamRegistration {
+ public:
+  StreamRegistration(Gatekeeper* gatekeeper, core::CancelToken* token)
+      : gatekeeper_(gatekeeper), token_(token), ok_(gatekeeper->RegisterStream(token)) {}
+  ~StreamRegistration() {
+    if (ok_) gatekeeper_->UnregisterStream(token_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  Gatekeeper* gatekeeper_;
+  core::CancelToken* token_;
+  bool ok_;
+};
+
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down");
+
+grpc::Status EndOfStream(Gatekeeper* gatekeeper, grpc::ServerContext* context,
+                         const absl::Status& s) {
+  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
+  if (!s.ok() && gatekeeper->shutting_down()) return kShuttingDown;
+  return ToGrpcStatus(s);
+}
+
+}  // namespace
+
+GuardedDockerManager::GuardedDockerManager(DockerManagerService* inner,
+                                           std::shared_ptr<core::DockerManager> manager,
+                                           Gatekeeper* gatekeeper)
+    : inner_(inner), manager_(std::move(manager)), gatekeeper_(gatekeeper) {}
+
+grpc::Status GuardedDockerManager::CheckOwner(const GuardedCall& call, const std::string& id) {
+  if (call.sees_everything()) return grpc::Status::OK;
+  auto j = manager_->InspectContainer(id);
+  if (!j.ok()) return ToGrpcStatus(j.status());
+  const nlohmann::json& labels = (*j)["Config"]["Labels"];
+  if (labels.is_object() && labels.contains(kOwnerLabel) && labels[kOwnerLabel].is_string() &&
+      labels[kOwnerLabel].get<std::string>() == call.caller().identity) {
+    return grpc::Status::OK;
+  }
+  // Someone else's container is reported like a missing one: its existence is not revealed.
+  return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("No such container: ", id));
+}
+
+grpc::Status GuardedDockerManager::Ping(grpc::ServerContext* context,
+                                        const dkd::v1::PingRequest* request,
+                                        dkd::v1::PingResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "Ping"), "",
+             [&](GuardedCall&) { return inner_->Ping(context, request, response); });
+}
+
+grpc::Status GuardedDockerManager::GetEngineInfo(grpc::ServerContext* context,
+                                                 const dkd::v1::GetEngineInfoRequest* request,
+                                                 dkd::v1::EngineInfo* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "GetEngineInfo"), "",
+             [&](GuardedCall&) { return inner_->GetEngineInfo(context, request, response); });
+}
+
+grpc::Status GuardedDockerManager::BuildImage(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) {
+  GuardedCall call(gatekeeper_, context, absl::StrCat(kDm, "BuildImage"));
+  grpc::Status s = call.Admit();
+  if (!s.ok()) return call.Finish(s);
+  Metrics& metrics = gatekeeper_->metrics();
+  metrics.builds_queued().Increment();
+  auto slot = gatekeeper_->builds().Acquire(
+      [&](int position) {
+        dkd::v1::BuildEvent e;
+        e.mutable_queued()->set_position(position);
+        stream->Write(e);
+      },
+      [&] { return context->IsCancelled() || gatekeeper_->shutting_down(); });
+  metrics.builds_queued().Decrement();
+  if (!slot.ok()) {
+    return call.Finish(gatekeeper_->shutting_down()
+                           ? kShuttingDown
+                           : grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+  }
+  auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
+  metrics.builds_active().Increment();
+  s = inner_->BuildImage(context, stream);
+  metrics.builds_active().Decrement();
+  gatekeeper_->UnregisterBuild(context);
+  {
+    absl::MutexLock lock(&state->mu);
+    call.set_target(state->target);
+  }
+  if (state->over_limit) {
+    metrics.RecordLimitRejection("max_context_bytes");
+    s = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("limits.max_context_bytes: the build context exceeds ",
+                                  state->max_context_bytes, " bytes"));
+  }
+  return call.Finish(s);
+}
+
+grpc::Status GuardedDockerManager::PushImage(grpc::ServerContext* context,
+                                             const dkd::v1::PushImageRequest* request,
+                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "PushImage"), request->image(),
+             [&](GuardedCall&) { return inner_->PushImage(context, request, writer); });
+}
+
+grpc::Status GuardedDockerManager::PullImage(grpc::ServerContext* context,
+                                             const dkd::v1::PullImageRequest* request,
+                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "PullImage"), request->image(),
+             [&](GuardedCall&) { return inner_->PullImage(context, request, writer); });
+}
+
+grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,
+                                                const dkd::v1::RunContainerRequest* request,
+                                                dkd::v1::RunContainerResponse* response) {
+  std::string target = request->config().image_name();
+  if (!request->config().tag().empty()) absl::StrAppend(&target, ":", request->config().tag());
+  if (!request->name().empty()) target = absl::StrCat(request->name(), " (", target, ")");
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "RunContainer"), target,
+             [&](GuardedCall& call) {
+               // The owner label is always dkd's to set: a client cannot claim another identity.
+               dkd::v1::RunContainerRequest labelled = *request;
+               (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] =
+                   call.caller().identity;
+               grpc::Status s = inner_->RunContainer(context, &labelled, response);
+               if (s.ok()) call.set_target(absl::StrCat(response->name(), " ", response->id()));
+               return s;
+             });
+}
+
+grpc::Status GuardedDockerManager::WaitContainer(grpc::ServerContext* context,
+                                                 const dkd::v1::WaitContainerRequest* request,
+                                                 dkd::v1::WaitContainerResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "WaitContainer"), request->id(),
+             [&](GuardedCall& call) {
+               grpc::Status s = CheckOwner(call, request->id());
+               return s.ok() ? inner_->WaitContainer(context, request, response) : s;
+             });
+}
+
+grpc::Status GuardedDockerManager::ListContainers(grpc::ServerContext* context,
+                                                  const dkd::v1::ListContainersRequest* request,
+                                                  dkd::v1::ListContainersResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "ListContainers"), "",
+             [&](GuardedCall& call) {
+               if (call.sees_everything()) {
+                 return inner_->ListContainers(context, request, response);
+               }
+               dkd::v1::ListContainersRequest own = *request;
+               own.add_label_filters(absl::StrCat(kOwnerLabel, "=", call.caller().identity));
+               return inner_->ListContainers(context, &own, response);
+             });
+}
+
+grpc::Status GuardedDockerManager::InspectContainer(grpc::ServerContext* context,
+                                                    const dkd::v1::InspectContainerRequest* request,
+                                                    dkd::v1::ContainerDetails* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "InspectContainer"), request->id(),
+             [&](GuardedCall& call) {
+               grpc::Status s = CheckOwner(call, request->id());
+               return s.ok() ? inner_->InspectContainer(context, request, response) : s;
+             });
+}
+
+grpc::Status GuardedDockerManager::StopContainer(grpc::ServerContext* context,
+                                                 const dkd::v1::StopContainerRequest* request,
+                                                 dkd::v1::StopContainerResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "StopContainer"), request->id(),
+             [&](GuardedCall& call) {
+               grpc::Status s = CheckOwner(call, request->id());
+               return s.ok() ? inner_->StopContainer(context, request, response) : s;
+             });
+}
+
+grpc::Status GuardedDockerManager::RemoveContainer(grpc::ServerContext* context,
+                                                   const dkd::v1::RemoveContainerRequest* request,
+                                                   dkd::v1::RemoveContainerResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "RemoveContainer"), request->id(),
+             [&](GuardedCall& call) {
+               grpc::Status s = CheckOwner(call, request->id());
+               return s.ok() ? inner_->RemoveContainer(context, request, response) : s;
+             });
+}
+
+// Served here rather than delegated, so that shutdown can end a followed log
+// stream with a clean status instead of cutting it.
+grpc::Status GuardedDockerManager::ContainerLogs(grpc::ServerContext* context,
+                                                 const dkd::v1::ContainerLogsRequest* request,
+                                                 grpc::ServerWriter<dkd::v1::LogEntry>* writer) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "ContainerLogs"), request->id(),
+             [&](GuardedCall& call) {
+               grpc::Status owner = CheckOwner(call, request->id());
+               if (!owner.ok()) return owner;
+               core::LogsRequest r;
+               r.id = request->id();
+               r.follow = request->follow();
+               if (request->has_tail()) r.tail = request->tail().value();
+               r.timestamps = request->timestamps();
+               r.since = request->since();
+               r.until = request->until();
+               r.stdout_stream = request->stdout();
+               r.stderr_stream = request->stderr();
+               if (!r.stdout_stream && !r.stderr_stream) r.stdout_stream = r.stderr_stream = true;
+               core::CancelToken cancel;
+               StreamRegistration registration(gatekeeper_, &cancel);
+               if (!registration.ok()) return kShuttingDown;
+               CancelWatcher watcher(context, &cancel);
+               absl::Status s = manager_->Logs(
+                   r,
+                   [&](const core::LogChunk& c) {
+                     dkd::v1::LogEntry e;
+                     e.set_stream(c.stream == core::LogChunk::Stream::kStderr
+                                      ? dkd::v1::LogEntry::STDERR
+                                  : c.stream == core::LogChunk::Stream::kConsole
+                                      ? dkd::v1::LogEntry::CONSOLE
+                                      : dkd::v1::LogEntry::STDOUT);
+                     e.set_data(c.data);
+                     e.set_timestamp(c.timestamp);
+                     return writer->Write(e);
+                   },
+                   &cancel);
+               return EndOfStream(gatekeeper_, context, s);
+             });
+}
+
+grpc::Status GuardedDockerManager::ListImages(grpc::ServerContext* context,
+                                              const dkd::v1::ListImagesRequest* request,
+                                              dkd::v1::ListImagesResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "ListImages"), "",
+             [&](GuardedCall&) { return inner_->ListImages(context, request, response); });
+}
+
+grpc::Status GuardedDockerManager::InspectImage(grpc::ServerContext* context,
+                                                const dkd::v1::InspectImageRequest* request,
+                                                dkd::v1::ImageDetails* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "InspectImage"), request->image(),
+             [&](GuardedCall&) { return inner_->InspectImage(context, request, response); });
+}
+
+grpc::Status GuardedDockerManager::RemoveImage(grpc::ServerContext* context,
+                                               const dkd::v1::RemoveImageRequest* request,
+                                               dkd::v1::RemoveImageResponse* response) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "RemoveImage"), request->image(),
+             [&](GuardedCall&) { return inner_->RemoveImage(context, request, response); });
+}
+
+grpc::Status GuardedDockerManager::StreamEvents(grpc::ServerContext* context,
+                                                const dkd::v1::StreamEventsRequest* request,
+                                                grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "StreamEvents"), "",
+             [&](GuardedCall& call) {
+               core::EventsRequest r;
+               r.since = request->since();
+               r.until = request->until();
+               r.filters.assign(request->filters().begin(), request->filters().end());
+               if (!call.sees_everything()) {
+                 r.filters.push_back(
+                     absl::StrCat("label=", kOwnerLabel, "=", call.caller().identity));
+               }
+               core::CancelToken cancel;
+               StreamRegistration registration(gatekeeper_, &cancel);
+               if (!registration.ok()) return kShuttingDown;
+               CancelWatcher watcher(context, &cancel);
+               absl::Status s = manager_->Events(
+                   r,
+                   [&](const core::EngineEvent& e) {
+                     dkd::v1::EngineEvent out;
+                     ToProto(e, &out);
+                     return writer->Write(out);
+                   },
+                   &cancel);
+               return EndOfStream(gatekeeper_, context, s);
+             });
+}
+
+#define DKD_GUARDED_UNARY(Class, prefix, Method, Request, Response, target)                      \
+  grpc::Status Class::Method(grpc::ServerContext* context, const Request* request,               \
+                             Response* response) {                                               \
+    return Run(gatekeeper_, context, absl::StrCat(prefix, #Method), target,                      \
+               [&](GuardedCall&) { return inner_->Method(context, request, response); });        \
+  }
+
+DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, CreateMultiStageBuild, dkd::v1::BuildConfig,
+                  dkd::v1::MultiStageBuild, "")
+DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, GenerateDockerfile, dkd::v1::BuildConfig,
+                  dkd::v1::GeneratedDockerfile, "")
+DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, GenerateBuildScript, dkd::v1::BuildScriptConfig,
+                  dkd::v1::GeneratedBuildScript, "")
+DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, LintDockerfile, dkd::v1::LintDockerfileRequest,
+                  dkd::v1::LintDockerfileResponse, "")
+DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, OptimizeDockerfile,
+                  dkd::v1::OptimizeDockerfileRequest, dkd::v1::OptimizeDockerfileResponse, "")
+DKD_GUARDED_UNARY(GuardedImageOptimizer, kIo, AnalyzeImage, dkd::v1::AnalyzeImageRequest,
+                  dkd::v1::ImageAnalysis, request->image())
+DKD_GUARDED_UNARY(GuardedImageOptimizer, kIo, OptimizeImage, dkd::v1::OptimizeImageRequest,
+                  dkd::v1::OptimizeImageResponse, request->image())
+DKD_GUARDED_UNARY(GuardedImageOptimizer, kIo, SuggestOptimizations, dkd::v1::AnalyzeImageRequest,
+                  dkd::v1::SuggestOptimizationsResponse, request->image())
+DKD_GUARDED_UNARY(GuardedImageOptimizer, kIo, CompareImages, dkd::v1::CompareImagesRequest,
+                  dkd::v1::ImageComparison, request->image_a() + " " + request->image_b())
+DKD_GUARDED_UNARY(GuardedImageOptimizer, kIo, GetOptimizationReport, dkd::v1::AnalyzeImageRequest,
+                  dkd::v1::OptimizationReport, request->image())
+
+#undef DKD_GUARDED_UNARY
+
+}  // namespace dkd::server

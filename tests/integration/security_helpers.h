@@ -1,0 +1,160 @@
+// Helpers shared by the security integration tests: a throw-away PKI made
+// with the openssl CLI, bearer tokens, channels, and a generic caller that
+// can invoke any RPC by name with an empty request.
+#pragma once
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/config.h"
+#include "tests/support/daemon_fixture.h"
+
+namespace dkd::testing {
+
+inline std::string MakeTempDir() {
+  char tmpl[] = "/tmp/dkds.XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A CA, a server certificate for 127.0.0.1, client certificates by CN, and a
+// second, unrelated CA with a client certificate of its own.
+class TestPki {
+ public:
+  explicit TestPki(const std::vector<std::string>& client_names) : dir_(MakeTempDir()) {
+    Ca("ca");
+    Ca("otherca");
+    Leaf("server", "ca", "dkd-server", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+    for (const auto& n : client_names) Leaf(n, "ca", n, "extendedKeyUsage=clientAuth");
+    Leaf("mallory", "otherca", "alice", "extendedKeyUsage=clientAuth");
+  }
+  ~TestPki() { RunCommand({"rm", "-rf", dir_}); }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string Cert(const std::string& name) const { return Path(name + ".pem"); }
+  std::string Key(const std::string& name) const { return Path(name + ".key"); }
+  bool ok() const { return ok_; }
+
+ private:
+  void Openssl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"openssl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult r = RunCommand(argv);
+    if (r.exit_code != 0) {
+      ok_ = false;
+      ADD_FAILURE() << "openssl failed: " << r.err;
+    }
+  }
+  void Ca(const std::string& name) {
+    Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", Key(name), "-out", Cert(name), "-days", "2", "-subj", "/CN=" + name + "-test"});
+  }
+  void Leaf(const std::string& file, const std::string& ca, const std::string& cn,
+            const std::string& ext) {
+    std::ofstream(Path(file + ".ext")) << ext << "\n";
+    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+             Key(file), "-out", Path(file + ".csr"), "-subj", "/CN=" + cn});
+    Openssl({"x509", "-req", "-in", Path(file + ".csr"), "-CA", Cert(ca), "-CAkey", Key(ca),
+             "-CAcreateserial", "-out", Cert(file), "-days", "2", "-extfile", Path(file + ".ext")});
+  }
+  std::string dir_;
+  bool ok_ = true;
+};
+
+// A dkd for a security test: engine ("" = the test engine), extra flags and
+// the JSON config ("" = none).
+struct SecurityDaemon {
+  std::string engine;
+  std::vector<std::string> args;
+  std::string config;
+};
+
+inline absl::StatusOr<std::unique_ptr<DaemonProcess>> StartDaemon(const SecurityDaemon& d) {
+  return DaemonProcess::Start({d.engine, d.args}, d.config);
+}
+
+inline std::shared_ptr<grpc::Channel> PlainChannel(const std::string& target) {
+  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+}
+
+// A TLS channel trusting `ca`; with `cert`/`key` for mutual TLS.
+inline std::shared_ptr<grpc::Channel> TlsChannel(const std::string& target, const std::string& ca,
+                                                 const std::string& cert = "",
+                                                 const std::string& key = "") {
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = Slurp(ca);
+  if (!cert.empty()) {
+    o.pem_cert_chain = Slurp(cert);
+    o.pem_private_key = Slurp(key);
+  }
+  grpc::ChannelArguments args;
+  // A fresh connection per channel, so one test's handshake never serves another.
+  args.SetInt("grpc.use_local_subchannel_pool", 1);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(o), args);
+}
+
+// Calls `method` ("/dkd.v1.DockerManager/Ping") with one empty request
+// message, reads every response, and returns the final status.
+inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
+                               const std::string& method, const std::string& token = "",
+                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  auto call = stub.PrepareCall(&ctx, method, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  cq.Next(&tag, &ok);
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  cq.Next(&tag, &ok);
+  grpc::ByteBuffer response;
+  do {
+    call->Read(&response, reinterpret_cast<void*>(3));
+    cq.Next(&tag, &ok);
+  } while (ok);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+// Config JSON with one token per (identity, role); token text is
+// "tok-<identity>-<suffix>".
+inline std::string TokenConfig(const std::vector<std::pair<std::string, std::string>>& ids,
+                               const std::string& suffix, const std::string& extra = "") {
+  std::string tokens, roles;
+  for (const auto& [id, role] : ids) {
+    absl::StrAppend(&tokens, tokens.empty() ? "" : ",", R"({"identity":")", id, R"(","sha256":")",
+                    server::Sha256Hex(absl::StrCat("tok-", id, "-", suffix)), R"("})");
+    if (role != "none") absl::StrAppend(&roles, roles.empty() ? "" : ",", "\"", id, "\":\"", role, "\"");
+  }
+  return absl::StrCat(R"({"auth":{"tokens":[)", tokens, R"(],"roles":{)", roles, "}}",
+                      extra.empty() ? "" : ",", extra, "}");
+}
+
+inline std::string TokenFor(const std::string& id, const std::string& suffix) {
+  return absl::StrCat("tok-", id, "-", suffix);
+}
+
+}  // namespace dkd::testing
