@@ -321,7 +321,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.OnlyKeys(doc, "",
                              {"engine", "listen", "tls", "auth", "run", "push", "build",
                               "ownership", "limits", "audit", "http", "log",
-                              "health_interval_seconds", "shutdown_grace_seconds"}));
+                              "health_interval_seconds", "shutdown_grace_seconds",
+                              "list_cache_max_age_seconds"}));
   RETURN_IF_ERROR(r.String(doc, "", "engine", &c.engine));
   if (auto a = core::ParseEngineAddress(c.engine); !a.ok()) {
     return r.Error("engine", a.status().message());
@@ -422,6 +423,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
 
   RETURN_IF_ERROR(r.Seconds(doc, "", "health_interval_seconds", 0.01, &c.health_interval));
   RETURN_IF_ERROR(r.Seconds(doc, "", "shutdown_grace_seconds", 0, &c.shutdown_grace));
+  RETURN_IF_ERROR(r.Seconds(doc, "", "list_cache_max_age_seconds", 0, &c.list_cache_max_age));
+  if (c.list_cache_max_age > absl::Seconds(60)) {
+    return r.Error("list_cache_max_age_seconds", "must be at most 60");
+  }
   return c;
 }
 

@@ -96,6 +96,9 @@ struct DaemonConfig {
   std::string log_format = "text";
   absl::Duration health_interval = absl::Seconds(2);
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Longest age of the event-refreshed container list `ps` is served from
+  // (core::ContainerListCache); zero disables it.
+  absl::Duration list_cache_max_age = absl::Seconds(1);
 };
 
 // Flag-provided overrides: a JSON object with the same shape as the file, and

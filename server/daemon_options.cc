@@ -43,6 +43,7 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--log-format", {"log.format", Kind::kString}},
       {"--health-interval", {"health_interval_seconds", Kind::kSeconds}},
       {"--shutdown-grace", {"shutdown_grace_seconds", Kind::kSeconds}},
+      {"--list-cache-max-age", {"list_cache_max_age_seconds", Kind::kSeconds}},
   };
   return *kFlags;
 }
@@ -97,6 +98,9 @@ Options:
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --log-format FORMAT      text or json (default text)
   --health-interval SECS   engine health check period (default 2)
+  --list-cache-max-age SECS  serve `ps` from a container list kept fresh by engine
+                           events, at most SECS old (default 1; 0 disables)
+                                                 [list_cache_max_age_seconds]
   --shutdown-grace SECS    time open calls get on SIGTERM (default 10)
   --check-config           validate the configuration and exit (0 when valid)
   --version                print the version and exit

@@ -206,6 +206,9 @@ int main(int argc, char** argv) {
   auto engine = std::make_shared<core::EngineClient>(*engine_address);
   auto manager =
       std::make_shared<core::DockerManager>(engine, EffectivePolicy(config, *engine_address));
+  if (config.list_cache_max_age > absl::ZeroDuration()) {
+    manager->EnableListCache(config.list_cache_max_age);
+  }
   server::DockerManagerService docker_manager_service(manager);
   server::BuildGeneratorService build_generator_service;
   server::ImageOptimizerService image_optimizer_service(

@@ -214,3 +214,40 @@ TEST_F(DkctlTest, UnknownCommandAndFlagFollowDockersExitCodes) {
 
 }  // namespace
 }  // namespace dkd::testing
+
+namespace dkd::testing {
+namespace {
+
+// build.base_registries: FROM lines are checked as the context streams, so a
+// refused build never reaches the engine's builder (the image is not made,
+// even though its base exists locally).
+TEST(DkctlBasePolicyTest, BuildsOnlyFromAllowedBaseRegistries) {
+  const std::string registry = FixtureEnv("DKD_TEST_REGISTRY");
+  const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
+  ASSERT_FALSE(registry.empty());
+  auto d = DaemonProcess::Start(
+      {}, absl::StrCat(R"({"build": {"base_registries": [")", registry, R"("]}})"));
+  ASSERT_TRUE(d.ok()) << d.status();
+  char tmpl[] = "/tmp/dkdp.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  auto build = [&](const std::string& from, const std::string& tag) {
+    std::ofstream(dir + "/Dockerfile") << "ARG BASE=" << from << "\nFROM ${BASE}\nRUN true\n";
+    return RunCommand({DKCTL_BINARY, "build", "--pull=false", "-t", tag, dir},
+                      {{"DKD_HOST", (*d)->unix_host()}});
+  };
+  const std::string allowed_tag = absl::StrCat("dkde-allowed-", getpid(), ":1");
+  CommandResult ok = build(base, allowed_tag);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  const std::string refused_tag = absl::StrCat("dkde-refused-", getpid(), ":1");
+  CommandResult refused = build("busybox:latest", refused_tag);  // docker.io, present locally
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("build.base_registries"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("line 2"), std::string::npos) << refused.err;
+  EXPECT_NE(RunCommand({"docker", "-H", TestEngineHost(), "image", "inspect", refused_tag}).exit_code,
+            0);
+  RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", allowed_tag});
+  RunCommand({"rm", "-rf", dir});
+}
+
+}  // namespace
+}  // namespace dkd::testing
