@@ -7,6 +7,24 @@
 
 namespace dkd::core {
 
+absl::StatusOr<nlohmann::json> ParseContainerList(const std::string& body) {
+  // Depths: 0 the array, 1 a container, 2 its keys, 3 NetworkSettings' keys,
+  // 4 network names, 5 an endpoint's keys.
+  nlohmann::json::parser_callback_t keep = [](int depth, nlohmann::json::parse_event_t event,
+                                              nlohmann::json& parsed) {
+    if (event != nlohmann::json::parse_event_t::key) return true;
+    if (depth == 5) return false;
+    if (depth != 2) return true;
+    const auto& key = parsed.get_ref<const std::string&>();
+    return key != "HostConfig" && key != "Mounts";
+  };
+  auto j = nlohmann::json::parse(body, keep, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    return absl::InternalError("engine returned a malformed container list");
+  }
+  return j;
+}
+
 ContainerListCache::ContainerListCache(std::shared_ptr<EngineClient> engine,
                                        absl::Duration max_age)
     : engine_(std::move(engine)), max_age_(max_age) {}
@@ -96,7 +114,9 @@ absl::StatusOr<std::shared_ptr<const nlohmann::json>> ContainerListCache::AllCon
   EngineRequest req;
   req.path = "/containers/json";
   req.query.emplace_back("all", "1");
-  auto j = engine_->CallJson(req);
+  auto res = engine_->Call(req);
+  if (!res.ok()) return res.status();
+  auto j = ParseContainerList(res->body);
   if (!j.ok()) return j.status();
   auto list = std::make_shared<const nlohmann::json>(std::move(*j));
   absl::MutexLock lock(&mu_);

@@ -160,7 +160,8 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerManager::ListContainers(
     if (r.show_all) req.query.emplace_back("all", "1");
     if (r.limit > 0) req.query.emplace_back("limit", std::to_string(r.limit));
     if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
-    ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+    ASSIGN_OR_RETURN(EngineResponse res, engine_->Call(req));
+    ASSIGN_OR_RETURN(nlohmann::json j, ParseContainerList(res.body));
     list = std::make_shared<const nlohmann::json>(std::move(j));
   }
   const nlohmann::json& j = *list;

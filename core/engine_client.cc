@@ -141,6 +141,35 @@ std::string UrlEncode(absl::string_view s) {
 
 EngineClient::EngineClient(EngineAddress address) : address_(std::move(address)) {}
 
+EngineClient::~EngineClient() = default;
+
+namespace {
+constexpr size_t kMaxIdleConnections = 8;
+}  // namespace
+
+std::unique_ptr<httplib::ClientImpl> EngineClient::TakeIdle(absl::Duration read_timeout) {
+  std::unique_ptr<httplib::ClientImpl> cli;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      cli = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!cli) {
+    cli = MakeClient(address_, read_timeout);
+    cli->set_keep_alive(true);
+  }
+  const int64_t secs = absl::ToInt64Seconds(read_timeout);
+  cli->set_read_timeout(static_cast<time_t>(std::clamp<int64_t>(secs, 1, 365LL * 24 * 3600)), 0);
+  return cli;
+}
+
+void EngineClient::ReturnIdle(std::unique_ptr<httplib::ClientImpl> client) {
+  absl::MutexLock lock(&mu_);
+  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(client));
+}
+
 std::string EngineClient::ApiVersion() const {
   absl::MutexLock lock(&mu_);
   return api_version_;
@@ -170,7 +199,12 @@ std::string EngineClient::Target(const EngineRequest& request, bool versioned) c
 absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Exchange& exchange,
                                 const std::function<bool(absl::string_view)>* on_data,
                                 CancelToken* cancel) {
-  auto cli = MakeClient(address_, request.read_timeout);
+  // Streams and cancellable calls get a connection of their own (cancelling
+  // closes it); plain GETs reuse an idle keep-alive connection. Only GETs:
+  // httplib would wait on a kept-alive connection for the body of a 204/304
+  // (stop, remove) that never comes.
+  const bool pooled = on_data == nullptr && cancel == nullptr && request.method == "GET";
+  auto cli = pooled ? TakeIdle(request.read_timeout) : MakeClient(address_, request.read_timeout);
   httplib::Request req;
   req.method = request.method;
   req.path = Target(request, versioned);
@@ -243,6 +277,7 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
     if (error == httplib::Error::Connection || error == httplib::Error::SSLConnection) {
       absl::MutexLock lock(&mu_);
       api_version_.clear();  // Renegotiate when the engine is back.
+      idle_.clear();
       return absl::UnavailableError(absl::StrCat("Docker Engine is unreachable at ",
                                                  address_.ToString(), " (",
                                                  httplib::to_string(error), ")"));
@@ -255,6 +290,7 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
         absl::StrCat("connection to the Docker Engine failed: ", httplib::to_string(error)));
   }
   if (exchange.status == 0) exchange.status = res.status;
+  if (pooled && res.get_header_value("Connection") != "close") ReturnIdle(std::move(cli));
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,10 @@
 #include "absl/time/time.h"
 #include "core/engine_address.h"
 #include "nlohmann/json.hpp"
+
+namespace httplib {
+class ClientImpl;
+}  // namespace httplib
 
 namespace dkd::core {
 
@@ -93,6 +98,7 @@ class EngineClient {
   static constexpr absl::string_view kMaxApiVersion = "1.41";
 
   explicit EngineClient(EngineAddress address);
+  ~EngineClient();
 
   const EngineAddress& address() const { return address_; }
 
@@ -129,8 +135,14 @@ class EngineClient {
   std::string Target(const EngineRequest& request, bool versioned) const;
 
   const EngineAddress address_;
+  // Unary calls reuse idle keep-alive connections; each call holds its own
+  // connection while it runs, so concurrent calls never queue behind one.
+  std::unique_ptr<httplib::ClientImpl> TakeIdle(absl::Duration read_timeout);
+  void ReturnIdle(std::unique_ptr<httplib::ClientImpl> client);
+
   mutable absl::Mutex mu_;
   std::string api_version_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<httplib::ClientImpl>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace dkd::core
