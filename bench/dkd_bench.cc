@@ -91,11 +91,11 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   // Filler: 64-byte lines (63 characters and a newline).
   const long long filler_lines = bytes / 64;
-  const std::string dockerfile = absl::StrCat(
-      "FROM ", base, "\n", "RUN i=0; while [ $i -lt ", lines,
-      " ]; do echo \"uptime $(cat /proc/uptime)\"; usleep 20000; i=$((i+1)); done; ",
-      "yes 012345678901234567890123456789012345678901234567890123456789012 | head -n ",
-      filler_lines, "; echo filler-done\n");
+  const std::string dockerfile =
+      absl::StrCat("FROM ", base, "\n", "RUN i=0; while [ $i -lt ", lines,
+                   " ]; do echo \"uptime $(cat /proc/uptime)\"; usleep 20000; i=$((i+1)); done; ",
+                   "yes 012345678901234567890123456789012345678901234567890123456789012 | head -n ",
+                   filler_lines, "; echo filler-done\n");
   // A one-file tar holding the Dockerfile (ustar header + content + padding).
   std::string tar(512, '\0');
   std::snprintf(&tar[0], 100, "Dockerfile");

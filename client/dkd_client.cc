@@ -1,7 +1,6 @@
 #include "client/dkd_client.h"
 
 #include <grpcpp/grpcpp.h>
-
 #include <grpcpp/support/client_interceptor.h>
 
 #include <cstdlib>
@@ -77,8 +76,7 @@ class TokenInterceptor final : public grpc::experimental::Interceptor {
   const std::string header_;
 };
 
-class TokenInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit TokenInterceptorFactory(std::string token) : header_("Bearer " + token) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
@@ -149,8 +147,8 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
   if (!options.token.empty()) {
     interceptors.push_back(std::make_unique<TokenInterceptorFactory>(options.token));
   }
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      *target, credentials, args, std::move(interceptors));
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(*target, credentials, args,
+                                                                         std::move(interceptors));
   auto client = std::make_unique<DkdClient>(channel, dkd::v1::DockerManager::NewStub(channel),
                                             dkd::v1::BuildGenerator::NewStub(channel),
                                             dkd::v1::ImageOptimizer::NewStub(channel));

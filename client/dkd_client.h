@@ -37,9 +37,7 @@ struct ConnectOptions {
   std::string tls_cert;  // PEM file: client certificate (mutual TLS).
   std::string tls_key;   // PEM file: its key.
   std::string token;     // Bearer token, sent as `authorization` metadata.
-  bool UsesTls() const {
-    return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty();
-  }
+  bool UsesTls() const { return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty(); }
 };
 
 // The options Connect(host) uses: those set by SetDefaultConnectOptions, else

@@ -94,8 +94,8 @@ absl::Status CheckBaseImages(const std::string& dockerfile,
     absl::Status s =
         CheckRegistryAllowed(allowed, ref->domain, "build base image", "build.base_registries");
     if (!s.ok()) {
-      return absl::PermissionDeniedError(absl::StrCat("line ", ins.start_line, ": FROM ", image,
-                                                      ": ", s.message()));
+      return absl::PermissionDeniedError(
+          absl::StrCat("line ", ins.start_line, ": FROM ", image, ": ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -111,9 +111,9 @@ BaseImageGate::BaseImageGate(std::string dockerfile_name,
 absl::Status BaseImageGate::Decide() {
   decided_ = true;
   if (!dockerfile_seen_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the build context holds no ", dockerfile_name_,
-        ", so its base images cannot be checked against build.base_registries"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the build context holds no ", dockerfile_name_,
+                     ", so its base images cannot be checked against build.base_registries"));
   }
   return CheckBaseImages(dockerfile_, build_args_, allowed_);
 }
@@ -151,10 +151,12 @@ absl::Status BaseImageGate::Feed(const char* data, size_t len) {
   if (first_bytes_) {
     first_bytes_ = false;
     const absl::string_view head(data, std::min<size_t>(len, 6));
-    const bool compressed = absl::StartsWith(head, "\x1f\x8b") ||             // gzip
-                            absl::StartsWith(head, "BZh") ||                  // bzip2
-                            absl::StartsWith(head, "\xfd" "7zXZ") ||          // xz
-                            absl::StartsWith(head, "\x28\xb5\x2f\xfd");    // zstd
+    const bool compressed = absl::StartsWith(head, "\x1f\x8b") ||  // gzip
+                            absl::StartsWith(head, "BZh") ||       // bzip2
+                            absl::StartsWith(head,
+                                             "\xfd"
+                                             "7zXZ") ||                  // xz
+                            absl::StartsWith(head, "\x28\xb5\x2f\xfd");  // zstd
     if (compressed) {
       decided_ = true;
       return absl::FailedPreconditionError(

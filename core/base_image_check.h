@@ -50,15 +50,15 @@ class BaseImageGate {
   const std::vector<std::string> allowed_;
   bool decided_ = false;
   bool first_bytes_ = true;
-  std::string ready_;     // Cleared for sending.
-  std::string held_;      // End-of-archive and after, until decided.
-  std::string header_;    // Partial 512-byte header.
+  std::string ready_;       // Cleared for sending.
+  std::string held_;        // End-of-archive and after, until decided.
+  std::string header_;      // Partial 512-byte header.
   uint64_t remaining_ = 0;  // Data bytes left in the current entry.
   uint64_t padding_ = 0;    // Padding bytes left after it.
   bool capturing_ = false;  // The current entry is the Dockerfile.
   char entry_type_ = 0;
-  std::string long_name_;   // From a pax 'x' or GNU 'L' record.
-  std::string record_;      // Body of a pax/GNU record being read.
+  std::string long_name_;  // From a pax 'x' or GNU 'L' record.
+  std::string record_;     // Body of a pax/GNU record being read.
   std::string dockerfile_;
   bool dockerfile_seen_ = false;
   bool at_end_ = false;

@@ -31,9 +31,8 @@ void BytePipe::CloseWrite(absl::Status status) {
 absl::StatusOr<size_t> BytePipe::Read(char* out, size_t len) {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
-      +[](BytePipe* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-        return !p->buf_.empty() || p->write_closed_;
-      },
+      +[](BytePipe* p)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return !p->buf_.empty() || p->write_closed_; },
       this));
   if (buf_.empty()) {
     if (!write_status_.ok()) return write_status_;

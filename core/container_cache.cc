@@ -25,8 +25,7 @@ absl::StatusOr<nlohmann::json> ParseContainerList(const std::string& body) {
   return j;
 }
 
-ContainerListCache::ContainerListCache(std::shared_ptr<EngineClient> engine,
-                                       absl::Duration max_age)
+ContainerListCache::ContainerListCache(std::shared_ptr<EngineClient> engine, absl::Duration max_age)
     : engine_(std::move(engine)), max_age_(max_age) {}
 
 ContainerListCache::~ContainerListCache() { Stop(); }

@@ -5,8 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/context_path.h"
 #include "core/status_macros.h"
@@ -40,7 +40,8 @@ absl::Status CheckNamespaceMode(const std::string& field, const std::string& mod
 
 absl::StatusOr<ImageReference> ConfigImageReference(const ContainerConfig& config) {
   if (config.image_name.empty()) {
-    return absl::InvalidArgumentError("config.image_name: required (e.g. \"app\" or \"reg:5000/app\")");
+    return absl::InvalidArgumentError(
+        "config.image_name: required (e.g. \"app\" or \"reg:5000/app\")");
   }
   ASSIGN_OR_RETURN(ImageReference ref, ParseImageField("config.image_name", config.image_name));
   if (!config.tag.empty()) {
@@ -100,10 +101,12 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   nlohmann::json bindings = nlohmann::json::object();
   for (const auto& [k, v] : r.config.ports) {
     ASSIGN_OR_RETURN(PortBinding p, ParsePortMapping(Field("ports", k), k, v));
-    if (p.host_port != 0 && (p.host_port < policy.min_host_port || p.host_port > policy.max_host_port)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "policy: ", Field("ports", k), ": host port ", p.host_port, " is outside the allowed range ",
-          policy.min_host_port, "-", policy.max_host_port, " (run.published_ports)"));
+    if (p.host_port != 0 &&
+        (p.host_port < policy.min_host_port || p.host_port > policy.max_host_port)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("policy: ", Field("ports", k), ": host port ", p.host_port,
+                       " is outside the allowed range ", policy.min_host_port, "-",
+                       policy.max_host_port, " (run.published_ports)"));
     }
     exposed[p.PortKey()] = nlohmann::json::object();
     bindings[p.PortKey()].push_back(
@@ -147,8 +150,8 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   spec.remove_after = r.auto_remove && !r.detach;
 
   for (size_t i = 0; i < r.config.networks.size(); ++i) {
-    RETURN_IF_ERROR(ValidateNetworkName(absl::StrCat("config.networks[", i, "]"),
-                                        r.config.networks[i]));
+    RETURN_IF_ERROR(
+        ValidateNetworkName(absl::StrCat("config.networks[", i, "]"), r.config.networks[i]));
   }
   std::string network_mode = r.network_mode;
   if (network_mode == "host" && !policy.allow_host_network) {
@@ -171,8 +174,10 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   }
   if (!network_mode.empty()) host["NetworkMode"] = network_mode;
 
-  RETURN_IF_ERROR(CheckNamespaceMode("pid_mode", r.pid_mode, policy.allow_host_pid, "run.allow_host_pid"));
-  RETURN_IF_ERROR(CheckNamespaceMode("ipc_mode", r.ipc_mode, policy.allow_host_ipc, "run.allow_host_ipc"));
+  RETURN_IF_ERROR(
+      CheckNamespaceMode("pid_mode", r.pid_mode, policy.allow_host_pid, "run.allow_host_pid"));
+  RETURN_IF_ERROR(
+      CheckNamespaceMode("ipc_mode", r.ipc_mode, policy.allow_host_ipc, "run.allow_host_ipc"));
   if (!r.pid_mode.empty()) host["PidMode"] = r.pid_mode;
   if (!r.ipc_mode.empty()) host["IpcMode"] = r.ipc_mode;
   if (r.privileged) {
@@ -180,7 +185,8 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
     host["Privileged"] = true;
   }
   for (size_t i = 0; i < r.cap_add.size(); ++i) {
-    if (!policy.allow_cap_add) return Deny(absl::StrCat("cap_add ", r.cap_add[i]), "run.allow_cap_add");
+    if (!policy.allow_cap_add)
+      return Deny(absl::StrCat("cap_add ", r.cap_add[i]), "run.allow_cap_add");
   }
   if (!r.cap_add.empty()) host["CapAdd"] = r.cap_add;
   for (size_t i = 0; i < r.cap_drop.size(); ++i) {
@@ -227,7 +233,8 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   if (r.output_limit_bytes < 0) {
     return absl::InvalidArgumentError("output_limit_bytes: must not be negative");
   }
-  if (r.timeout_seconds < 0) return absl::InvalidArgumentError("timeout_seconds: must not be negative");
+  if (r.timeout_seconds < 0)
+    return absl::InvalidArgumentError("timeout_seconds: must not be negative");
   body["AttachStdout"] = !r.detach;
   body["AttachStderr"] = !r.detach;
   body["HostConfig"] = host;

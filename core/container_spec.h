@@ -14,7 +14,7 @@
 namespace dkd::core {
 
 struct ContainerSpec {
-  ImageReference image;  // Normalised, tag defaulted to "latest".
+  ImageReference image;   // Normalised, tag defaulted to "latest".
   std::string image_ref;  // Familiar form passed to the engine, e.g. "app:1".
   nlohmann::json create_body;
   // Networks to connect after create (all but the first).

@@ -99,7 +99,8 @@ absl::Status ValidateDockerfilePath(const std::string& p) {
   if (p.empty()) return absl::OkStatus();
   for (char c : p) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError("config.dockerfile_path: must not contain control characters");
+      return absl::InvalidArgumentError(
+          "config.dockerfile_path: must not contain control characters");
     }
   }
   if (p[0] == '/') {
@@ -123,14 +124,16 @@ absl::StatusOr<ImageReference> ParseImageArg(const std::string& field, const std
 
 }  // namespace
 
-absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const ContextReader& context,
+absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
+                                                 const ContextReader& context,
                                                  const BuildCallback& on_event,
                                                  CancelToken* cancel) {
   const auto started = absl::Now();
   const RunPolicy pol = policy();
   ASSIGN_OR_RETURN(ImageReference main_ref, ConfigImageReference(r.config));
   if (!main_ref.digest.empty()) {
-    return absl::InvalidArgumentError("config.image_name: a build result cannot be named by digest");
+    return absl::InvalidArgumentError(
+        "config.image_name: a build result cannot be named by digest");
   }
   std::vector<std::string> tags = {main_ref.FamiliarString()};
   std::vector<ImageReference> refs = {main_ref};
@@ -138,7 +141,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const Co
     ASSIGN_OR_RETURN(ImageReference ref,
                      ParseImageArg(absl::StrCat("extra_tags[", i, "]"), r.extra_tags[i]));
     if (!ref.digest.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("extra_tags[", i, "]: must be a tag, not a digest"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("extra_tags[", i, "]: must be a tag, not a digest"));
     }
     tags.push_back(ref.FamiliarString());
     refs.push_back(ref);
@@ -161,7 +165,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const Co
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
   if (r.push) {
     for (const auto& ref : refs) {
-      RETURN_IF_ERROR(CheckRegistryAllowed(pol.push_registries, ref.domain, "push", "push.registries"));
+      RETURN_IF_ERROR(
+          CheckRegistryAllowed(pol.push_registries, ref.domain, "push", "push.registries"));
     }
   }
 
@@ -200,7 +205,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const Co
   req.method = "POST";
   req.path = "/build";
   for (const auto& t : tags) req.query.emplace_back("t", t);
-  if (!r.config.dockerfile_path.empty()) req.query.emplace_back("dockerfile", r.config.dockerfile_path);
+  if (!r.config.dockerfile_path.empty())
+    req.query.emplace_back("dockerfile", r.config.dockerfile_path);
   if (!build_args.empty()) req.query.emplace_back("buildargs", build_args.dump());
   if (!labels.empty()) req.query.emplace_back("labels", labels.dump());
   if (!r.target.empty()) req.query.emplace_back("target", r.target);
@@ -208,7 +214,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r, const Co
   if (r.pull) req.query.emplace_back("pull", "1");
   req.query.emplace_back("rm", "1");
   req.query.emplace_back("forcerm", "1");
-  req.headers.emplace_back("X-Registry-Config", EncodeRegistryConfigHeader(r.auth, main_ref.domain));
+  req.headers.emplace_back("X-Registry-Config",
+                           EncodeRegistryConfigHeader(r.auth, main_ref.domain));
   req.content_type = "application/x-tar";
   req.read_timeout = absl::Hours(24);
   // With build.base_registries set, the context passes through a gate that
@@ -345,13 +352,14 @@ absl::StatusOr<std::string> DockerManager::PushOne(const std::string& image,
     if (!p.digest.empty()) *last = p;
     return on_progress == nullptr || on_progress(p);
   });
-  RETURN_IF_ERROR(engine_->Stream(req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
+  RETURN_IF_ERROR(engine_->Stream(
+      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
   messages.Finish();
   RETURN_IF_ERROR(messages.status());
   if (!error.empty()) return StatusFromStreamError(error, absl::StatusCode::kUnknown);
   if (last->digest.empty()) {
-    return absl::InternalError(absl::StrCat("the engine ended the push of ", image,
-                                            " without reporting a digest"));
+    return absl::InternalError(
+        absl::StrCat("the engine ended the push of ", image, " without reporting a digest"));
   }
   return last->digest;
 }
@@ -369,7 +377,8 @@ absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const Reg
                                              const ProgressCallback& on_progress,
                                              CancelToken* cancel) {
   ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
-  if (!platform.empty()) RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(platform, {{"/", ""}})));
+  if (!platform.empty())
+    RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(platform, {{"/", ""}})));
   EngineRequest req;
   req.method = "POST";
   req.path = "/images/create";
@@ -393,7 +402,8 @@ absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const Reg
     if (!p.digest.empty()) last = p;
     return on_progress == nullptr || on_progress(p);
   });
-  RETURN_IF_ERROR(engine_->Stream(req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
+  RETURN_IF_ERROR(engine_->Stream(
+      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
   messages.Finish();
   RETURN_IF_ERROR(messages.status());
   if (!error.empty()) return StatusFromStreamError(error, absl::StatusCode::kUnknown);

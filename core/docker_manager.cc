@@ -52,7 +52,8 @@ bool LabelsMatch(const nlohmann::json& labels, const std::vector<std::string>& f
     const std::string key = f.substr(0, eq);
     auto it = labels.is_object() ? labels.find(key) : labels.end();
     if (!labels.is_object() || it == labels.end()) return false;
-    if (eq != std::string::npos && (!it->is_string() || it->get<std::string>() != f.substr(eq + 1))) {
+    if (eq != std::string::npos &&
+        (!it->is_string() || it->get<std::string>() != f.substr(eq + 1))) {
       return false;
     }
   }

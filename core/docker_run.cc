@@ -36,9 +36,10 @@ absl::Status DockerManager::EnsureImage(const RunRequest& r, const std::string& 
   }
   auto pulled_result = Pull(ref, r.auth, "", nullptr, cancel);
   if (!pulled_result.ok()) {
-    return absl::Status(pulled_result.status().code(),
-                        absl::StrCat("image ", ref, " is not present locally and pulling it failed: ",
-                                     pulled_result.status().message()));
+    return absl::Status(
+        pulled_result.status().code(),
+        absl::StrCat("image ", ref, " is not present locally and pulling it failed: ",
+                     pulled_result.status().message()));
   }
   *pulled = true;
   return absl::OkStatus();
@@ -81,7 +82,8 @@ absl::Status DockerManager::CollectOutput(const std::string& id, int64_t limit, 
   return Logs(
       logs,
       [&](const LogChunk& c) {
-        std::string& dst = c.stream == LogChunk::Stream::kStderr ? out->stderr_data : out->stdout_data;
+        std::string& dst =
+            c.stream == LogChunk::Stream::kStderr ? out->stderr_data : out->stdout_data;
         const int64_t room = limit - static_cast<int64_t>(dst.size());
         if (room <= 0) {
           out->output_truncated = true;
@@ -98,7 +100,8 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
   ASSIGN_OR_RETURN(ContainerSpec spec, BuildContainerSpec(r, policy()));
   RunResult result;
   RETURN_IF_ERROR(EnsureImage(r, spec.image_ref, &result.pulled, cancel));
-  ASSIGN_OR_RETURN(result.id, CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));
+  ASSIGN_OR_RETURN(result.id,
+                   CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));
   if (list_cache_) list_cache_->Invalidate();
 
   // From here on a failure removes what was created.
@@ -116,7 +119,8 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
     req.path = absl::StrCat("/networks/", UrlEncode(net), "/connect");
     req.body = nlohmann::json{{"Container", result.id}}.dump();
     if (absl::Status s = engine_->Call(req).status(); !s.ok()) {
-      return undo(absl::Status(s.code(), absl::StrCat("connecting network ", net, ": ", s.message())));
+      return undo(
+          absl::Status(s.code(), absl::StrCat("connecting network ", net, ": ", s.message())));
     }
   }
   EngineRequest start;

@@ -173,8 +173,8 @@ absl::Status StreamLayer(HashStage& blob, size_t* entries_left, ExportLayer& lay
   HashStage diff(dec.get());
   // An uncompressed blob is its own diff: hash it once (its digest is the
   // diff id), which halves the hashing of a classic `docker save`.
-  const bool uncompressed =
-      archive_filter_count(dec.get()) <= 1 || archive_filter_code(dec.get(), 0) == ARCHIVE_FILTER_NONE;
+  const bool uncompressed = archive_filter_count(dec.get()) <= 1 ||
+                            archive_filter_code(dec.get(), 0) == ARCHIVE_FILTER_NONE;
   diff.hash = !uncompressed;
   ArchivePtr tar(archive_read_new());
   archive_read_support_format_tar(tar.get());
@@ -197,7 +197,8 @@ absl::Status StreamLayer(HashStage& blob, size_t* entries_left, ExportLayer& lay
   }
   RETURN_IF_ERROR(Drain(diff, dec.get()));
   RETURN_IF_ERROR(Drain(blob, blob.from));
-  layer.diff_id = uncompressed ? "" : diff.sha.Digest();  // "" = the blob digest, set by the caller.
+  layer.diff_id =
+      uncompressed ? "" : diff.sha.Digest();  // "" = the blob digest, set by the caller.
   layer.tar_bytes = diff.bytes;
   return absl::OkStatus();
 }

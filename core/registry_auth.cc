@@ -35,8 +35,7 @@ std::string EncodeRegistryConfigHeader(const RegistryAuth& auth,
                                        const std::string& default_server) {
   nlohmann::json j = nlohmann::json::object();
   if (!auth.empty()) {
-    const std::string server =
-        auth.server_address.empty() ? default_server : auth.server_address;
+    const std::string server = auth.server_address.empty() ? default_server : auth.server_address;
     j[server] = AuthJson(auth);
   }
   return Base64Url(j.dump());

@@ -18,8 +18,7 @@ struct RegistryAuth {
   std::string registry_token;
 
   bool empty() const {
-    return username.empty() && password.empty() && identity_token.empty() &&
-           registry_token.empty();
+    return username.empty() && password.empty() && identity_token.empty() && registry_token.empty();
   }
 };
 
@@ -28,8 +27,7 @@ std::string EncodeRegistryAuthHeader(const RegistryAuth& auth);
 
 // base64url(JSON map server -> credentials) for X-Registry-Config (builds).
 // `default_server` is used when auth.server_address is empty.
-std::string EncodeRegistryConfigHeader(const RegistryAuth& auth,
-                                       const std::string& default_server);
+std::string EncodeRegistryConfigHeader(const RegistryAuth& auth, const std::string& default_server);
 
 // Replaces every occurrence of the secrets in `auth` within `text` by "***",
 // for text that may echo them (engine messages).

@@ -23,13 +23,13 @@ struct RunPolicy {
   std::vector<std::string> forbidden_paths = {"/var/run/docker.sock", "/run/docker.sock",
                                               "/var/run/docker", "/run/containerd",
                                               "/var/run/containerd"};
-  bool allow_privileged = false;       // run.allow_privileged
-  bool allow_host_network = false;     // run.allow_host_network
-  bool allow_host_pid = false;         // run.allow_host_pid
-  bool allow_host_ipc = false;         // run.allow_host_ipc
-  bool allow_cap_add = false;          // run.allow_cap_add
-  bool allow_devices = false;          // run.allow_devices
-  int min_host_port = 0;               // run.published_ports (0-65535 = any)
+  bool allow_privileged = false;    // run.allow_privileged
+  bool allow_host_network = false;  // run.allow_host_network
+  bool allow_host_pid = false;      // run.allow_host_pid
+  bool allow_host_ipc = false;      // run.allow_host_ipc
+  bool allow_cap_add = false;       // run.allow_cap_add
+  bool allow_devices = false;       // run.allow_devices
+  int min_host_port = 0;            // run.published_ports (0-65535 = any)
   int max_host_port = 65535;
   // Registries pushes may go to (push.registries); empty = any.
   std::vector<std::string> push_registries;

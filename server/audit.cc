@@ -48,8 +48,7 @@ void AuditLog::Write(const AuditRecord& r) {
       {"code", r.code},
   };
   if (!r.message.empty()) j["message"] = r.message.substr(0, 500);
-  const std::string line =
-      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   absl::MutexLock lock(&mu_);
   if (fd_ < 0) {
     spdlog::info("audit {}", line.substr(0, line.size() - 1));

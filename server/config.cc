@@ -28,7 +28,8 @@ class Reader {
 
   absl::Status Error(const std::string& key, absl::string_view message) const {
     auto it = overrides_.flags.find(key);
-    const std::string flag = it == overrides_.flags.end() ? "" : absl::StrCat(" (", it->second, ")");
+    const std::string flag =
+        it == overrides_.flags.end() ? "" : absl::StrCat(" (", it->second, ")");
     return absl::InvalidArgumentError(absl::StrCat("config key ", key, flag, ": ", message));
   }
 
@@ -128,8 +129,7 @@ class Reader {
     for (size_t i = 0; i < out->size(); ++i) {
       const std::string& d = (*out)[i];
       if (d.empty() || d[0] != '/') {
-        return Error(absl::StrCat(Key(prefix, name), "[", i, "]"),
-                     "must be an absolute directory");
+        return Error(absl::StrCat(Key(prefix, name), "[", i, "]"), "must be an absolute directory");
       }
     }
     return absl::OkStatus();
@@ -140,10 +140,10 @@ class Reader {
 };
 
 absl::Status ParseRun(const Reader& r, const json& run, core::RunPolicy* p) {
-  RETURN_IF_ERROR(r.OnlyKeys(run, "run",
-                             {"bind_roots", "allow_privileged", "allow_host_network",
-                              "allow_host_pid", "allow_host_ipc", "allow_cap_add", "allow_devices",
-                              "published_ports", "forbidden_paths"}));
+  RETURN_IF_ERROR(r.OnlyKeys(
+      run, "run",
+      {"bind_roots", "allow_privileged", "allow_host_network", "allow_host_pid", "allow_host_ipc",
+       "allow_cap_add", "allow_devices", "published_ports", "forbidden_paths"}));
   RETURN_IF_ERROR(r.AbsoluteDirs(run, "run", "bind_roots", &p->bind_roots));
   std::vector<std::string> extra_forbidden;
   RETURN_IF_ERROR(r.AbsoluteDirs(run, "run", "forbidden_paths", &extra_forbidden));
@@ -163,9 +163,9 @@ absl::Status ParseRun(const Reader& r, const json& run, core::RunPolicy* p) {
     int lo = 0, hi = 0;
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &lo) || !absl::SimpleAtoi(parts[1], &hi) ||
         lo < 0 || hi > 65535 || lo > hi) {
-      return r.Error("run.published_ports",
-                     absl::StrCat("must be a range \"LOW-HIGH\" within 0-65535, got \"", ports,
-                                  "\""));
+      return r.Error(
+          "run.published_ports",
+          absl::StrCat("must be a range \"LOW-HIGH\" within 0-65535, got \"", ports, "\""));
     }
     p->min_host_port = lo;
     p->max_host_port = hi;
@@ -224,12 +224,12 @@ absl::Status ParseLimits(const Reader& r, const json& l, LimitsSettings* out) {
   RETURN_IF_ERROR(r.OnlyKeys(l, "limits",
                              {"max_message_bytes", "max_context_bytes", "max_concurrent_builds",
                               "max_streams_per_identity", "unary_deadline_seconds", "deadlines"}));
-  RETURN_IF_ERROR(r.Integer(l, "limits", "max_message_bytes", 4096, int64_t{1} << 30,
-                            &out->max_message_bytes));
-  RETURN_IF_ERROR(r.Integer(l, "limits", "max_context_bytes", 0, int64_t{1} << 50,
-                            &out->max_context_bytes));
-  RETURN_IF_ERROR(r.Integer(l, "limits", "max_concurrent_builds", 1, 1024,
-                            &out->max_concurrent_builds));
+  RETURN_IF_ERROR(
+      r.Integer(l, "limits", "max_message_bytes", 4096, int64_t{1} << 30, &out->max_message_bytes));
+  RETURN_IF_ERROR(
+      r.Integer(l, "limits", "max_context_bytes", 0, int64_t{1} << 50, &out->max_context_bytes));
+  RETURN_IF_ERROR(
+      r.Integer(l, "limits", "max_concurrent_builds", 1, 1024, &out->max_concurrent_builds));
   RETURN_IF_ERROR(r.Integer(l, "limits", "max_streams_per_identity", 1, 100000,
                             &out->max_streams_per_identity));
   RETURN_IF_ERROR(r.Seconds(l, "limits", "unary_deadline_seconds", 0, &out->unary_deadline));
@@ -293,7 +293,8 @@ absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path, const ConfigOve
   json doc = json::object();
   if (!path.empty()) {
     std::ifstream in(path);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": cannot read it"));
+    if (!in)
+      return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": cannot read it"));
     std::stringstream ss;
     ss << in.rdbuf();
     doc = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
@@ -301,7 +302,8 @@ absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path, const ConfigOve
       return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": not valid JSON"));
     }
     if (!doc.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": must hold an object"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("config file ", path, ": must hold an object"));
     }
   }
   auto config = ParseConfig(doc, overrides);
@@ -318,11 +320,11 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   const Reader r(overrides);
   DaemonConfig c;
   c.engine = core::DefaultEngineHost();
-  RETURN_IF_ERROR(r.OnlyKeys(doc, "",
-                             {"engine", "listen", "tls", "auth", "run", "push", "build",
-                              "ownership", "limits", "audit", "http", "log",
-                              "health_interval_seconds", "shutdown_grace_seconds",
-                              "list_cache_max_age_seconds"}));
+  RETURN_IF_ERROR(
+      r.OnlyKeys(doc, "",
+                 {"engine", "listen", "tls", "auth", "run", "push", "build", "ownership", "limits",
+                  "audit", "http", "log", "health_interval_seconds", "shutdown_grace_seconds",
+                  "list_cache_max_age_seconds"}));
   RETURN_IF_ERROR(r.String(doc, "", "engine", &c.engine));
   if (auto a = core::ParseEngineAddress(c.engine); !a.ok()) {
     return r.Error("engine", a.status().message());
@@ -361,9 +363,10 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
     return r.Error("tls.client_ca", "needs tls.cert and tls.key");
   }
-  for (const auto& [key, file] : {std::pair<const char*, const std::string*>{"tls.cert", &c.tls.cert},
-                                  {"tls.key", &c.tls.key},
-                                  {"tls.client_ca", &c.tls.client_ca}}) {
+  for (const auto& [key, file] :
+       {std::pair<const char*, const std::string*>{"tls.cert", &c.tls.cert},
+        {"tls.key", &c.tls.key},
+        {"tls.client_ca", &c.tls.client_ca}}) {
     if (!file->empty() && !std::ifstream(*file)) {
       return r.Error(key, absl::StrCat("cannot read ", *file));
     }
@@ -384,7 +387,8 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.StringList(*push, "push", "registries", &c.security.policy.push_registries));
   ASSIGN_OR_RETURN(const json* build, r.Object(doc, "", "build"));
   RETURN_IF_ERROR(r.OnlyKeys(*build, "build", {"context_roots", "base_registries"}));
-  RETURN_IF_ERROR(r.AbsoluteDirs(*build, "build", "context_roots", &c.security.policy.context_roots));
+  RETURN_IF_ERROR(
+      r.AbsoluteDirs(*build, "build", "context_roots", &c.security.policy.context_roots));
   RETURN_IF_ERROR(
       r.StringList(*build, "build", "base_registries", &c.security.policy.base_registries));
 
@@ -414,8 +418,9 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.String(*log, "log", "format", &c.log_format));
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level)) {
-    return r.Error("log.level", absl::StrCat("must be one of trace, debug, info, warn, error; got \"",
-                                             c.log_level, "\""));
+    return r.Error(
+        "log.level",
+        absl::StrCat("must be one of trace, debug, info, warn, error; got \"", c.log_level, "\""));
   }
   if (c.log_format != "text" && c.log_format != "json") {
     return r.Error("log.format", absl::StrCat("must be text or json; got \"", c.log_format, "\""));

@@ -114,7 +114,8 @@ struct ConfigOverrides {
 absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path, const ConfigOverrides& overrides);
 
 // Parses and validates an already-read config document (for tests).
-absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& doc, const ConfigOverrides& overrides);
+absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& doc,
+                                         const ConfigOverrides& overrides);
 
 // Lowercase hex SHA-256 of `text` (what auth.tokens[].sha256 holds).
 std::string Sha256Hex(absl::string_view text);

@@ -200,7 +200,8 @@ void ContainerDetailsFromJson(const nlohmann::json& j, dkd::v1::ContainerDetails
     s->set_error(Str(*st, "Error"));
     s->set_started_at(Str(*st, "StartedAt"));
     s->set_finished_at(Str(*st, "FinishedAt"));
-    if (auto h = st->find("Health"); h != st->end() && h->is_object()) s->set_health(Str(*h, "Status"));
+    if (auto h = st->find("Health"); h != st->end() && h->is_object())
+      s->set_health(Str(*h, "Status"));
   }
   if (auto cfg = j.find("Config"); cfg != j.end() && cfg->is_object()) {
     p->set_image(Str(*cfg, "Image"));
@@ -255,7 +256,8 @@ void ContainerDetailsFromJson(const nlohmann::json& j, dkd::v1::ContainerDetails
           m->set_protocol(proto);
           m->set_host_ip(Str(b, "HostIp"));
           int hport = 0;
-          if (absl::SimpleAtoi(Str(b, "HostPort"), &hport)) m->set_host_port(static_cast<uint32_t>(hport));
+          if (absl::SimpleAtoi(Str(b, "HostPort"), &hport))
+            m->set_host_port(static_cast<uint32_t>(hport));
         }
       }
     }

@@ -147,8 +147,7 @@ grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,
              [&](GuardedCall& call) {
                // The owner label is always dkd's to set: a client cannot claim another identity.
                dkd::v1::RunContainerRequest labelled = *request;
-               (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] =
-                   call.caller().identity;
+               (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] = call.caller().identity;
                grpc::Status s = inner_->RunContainer(context, &labelled, response);
                if (s.ok()) call.set_target(absl::StrCat(response->name(), " ", response->id()));
                return s;
@@ -168,15 +167,14 @@ grpc::Status GuardedDockerManager::WaitContainer(grpc::ServerContext* context,
 grpc::Status GuardedDockerManager::ListContainers(grpc::ServerContext* context,
                                                   const dkd::v1::ListContainersRequest* request,
                                                   dkd::v1::ListContainersResponse* response) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "ListContainers"), "",
-             [&](GuardedCall& call) {
-               if (call.sees_everything()) {
-                 return inner_->ListContainers(context, request, response);
-               }
-               dkd::v1::ListContainersRequest own = *request;
-               own.add_label_filters(absl::StrCat(kOwnerLabel, "=", call.caller().identity));
-               return inner_->ListContainers(context, &own, response);
-             });
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "ListContainers"), "", [&](GuardedCall& call) {
+    if (call.sees_everything()) {
+      return inner_->ListContainers(context, request, response);
+    }
+    dkd::v1::ListContainersRequest own = *request;
+    own.add_label_filters(absl::StrCat(kOwnerLabel, "=", call.caller().identity));
+    return inner_->ListContainers(context, &own, response);
+  });
 }
 
 grpc::Status GuardedDockerManager::InspectContainer(grpc::ServerContext* context,
@@ -274,37 +272,35 @@ grpc::Status GuardedDockerManager::RemoveImage(grpc::ServerContext* context,
 grpc::Status GuardedDockerManager::StreamEvents(grpc::ServerContext* context,
                                                 const dkd::v1::StreamEventsRequest* request,
                                                 grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "StreamEvents"), "",
-             [&](GuardedCall& call) {
-               core::EventsRequest r;
-               r.since = request->since();
-               r.until = request->until();
-               r.filters.assign(request->filters().begin(), request->filters().end());
-               if (!call.sees_everything()) {
-                 r.filters.push_back(
-                     absl::StrCat("label=", kOwnerLabel, "=", call.caller().identity));
-               }
-               core::CancelToken cancel;
-               StreamRegistration registration(gatekeeper_, &cancel);
-               if (!registration.ok()) return kShuttingDown;
-               CancelWatcher watcher(context, &cancel);
-               absl::Status s = manager_->Events(
-                   r,
-                   [&](const core::EngineEvent& e) {
-                     dkd::v1::EngineEvent out;
-                     ToProto(e, &out);
-                     return writer->Write(out);
-                   },
-                   &cancel);
-               return EndOfStream(gatekeeper_, context, s);
-             });
+  return Run(gatekeeper_, context, absl::StrCat(kDm, "StreamEvents"), "", [&](GuardedCall& call) {
+    core::EventsRequest r;
+    r.since = request->since();
+    r.until = request->until();
+    r.filters.assign(request->filters().begin(), request->filters().end());
+    if (!call.sees_everything()) {
+      r.filters.push_back(absl::StrCat("label=", kOwnerLabel, "=", call.caller().identity));
+    }
+    core::CancelToken cancel;
+    StreamRegistration registration(gatekeeper_, &cancel);
+    if (!registration.ok()) return kShuttingDown;
+    CancelWatcher watcher(context, &cancel);
+    absl::Status s = manager_->Events(
+        r,
+        [&](const core::EngineEvent& e) {
+          dkd::v1::EngineEvent out;
+          ToProto(e, &out);
+          return writer->Write(out);
+        },
+        &cancel);
+    return EndOfStream(gatekeeper_, context, s);
+  });
 }
 
-#define DKD_GUARDED_UNARY(Class, prefix, Method, Request, Response, target)                      \
-  grpc::Status Class::Method(grpc::ServerContext* context, const Request* request,               \
-                             Response* response) {                                               \
-    return Run(gatekeeper_, context, absl::StrCat(prefix, #Method), target,                      \
-               [&](GuardedCall&) { return inner_->Method(context, request, response); });        \
+#define DKD_GUARDED_UNARY(Class, prefix, Method, Request, Response, target)               \
+  grpc::Status Class::Method(grpc::ServerContext* context, const Request* request,        \
+                             Response* response) {                                        \
+    return Run(gatekeeper_, context, absl::StrCat(prefix, #Method), target,               \
+               [&](GuardedCall&) { return inner_->Method(context, request, response); }); \
   }
 
 DKD_GUARDED_UNARY(GuardedBuildGenerator, kBg, CreateMultiStageBuild, dkd::v1::BuildConfig,

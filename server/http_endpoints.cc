@@ -8,7 +8,8 @@
 namespace dkd::server {
 
 HttpEndpoints::HttpEndpoints(std::function<bool()> ready, std::function<std::string()> metrics)
-    : ready_(std::move(ready)), metrics_(std::move(metrics)),
+    : ready_(std::move(ready)),
+      metrics_(std::move(metrics)),
       server_(std::make_unique<httplib::Server>()) {}
 
 HttpEndpoints::~HttpEndpoints() { Stop(); }

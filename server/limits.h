@@ -72,8 +72,7 @@ class DeadlineWatchdog {
 
   // Arms a deadline for `context`; returns a handle for Disarm. `on_expire`
   // runs on the watchdog thread, before the call is cancelled.
-  uint64_t Arm(grpc::ServerContext* context, absl::Time deadline,
-               std::function<void()> on_expire);
+  uint64_t Arm(grpc::ServerContext* context, absl::Time deadline, std::function<void()> on_expire);
   void Disarm(uint64_t handle);
 
  private:

@@ -15,7 +15,8 @@ thread_local std::string current_request_id;
 class RequestIdFlag final : public spdlog::custom_flag_formatter {
  public:
   explicit RequestIdFlag(bool bare) : bare_(bare) {}
-  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     const std::string& id = current_request_id;
     if (bare_) {
       dest.append(id.data(), id.data() + id.size());

@@ -109,8 +109,8 @@ absl::Status SetSocketGroup(const std::string& path, const std::string& group) {
   } else {
     struct group* g = getgrnam(group.c_str());
     if (g == nullptr) {
-      return absl::InvalidArgumentError("config key listen.unix_socket_group: no group \"" +
-                                        group + "\"");
+      return absl::InvalidArgumentError("config key listen.unix_socket_group: no group \"" + group +
+                                        "\"");
     }
     gid = g->gr_gid;
   }
@@ -181,8 +181,7 @@ int main(int argc, char** argv) {
     if (!a.ok() || a->is_unix) {
       return Fail(a.ok() ? "listen.tcp must be host:port" : std::string(a.status().message()));
     }
-    const bool client_auth =
-        !config.tls.client_ca.empty() || !config.security.auth.tokens.empty();
+    const bool client_auth = !config.tls.client_ca.empty() || !config.security.auth.tokens.empty();
     if (absl::Status s = server::CheckTcpListenerAllowed(*a, config.tls.enabled(), client_auth,
                                                          config.insecure_tcp);
         !s.ok()) {
@@ -260,9 +259,9 @@ int main(int argc, char** argv) {
                    server::RoleName(config.security.auth.unix_socket_role));
     } else {
       if (tcp_port == 0) return Fail("could not listen on " + l.GrpcUri());
-      spdlog::info("listening on tcp://{}:{} ({})", l.host, tcp_port,
-                   config.tls.enabled() ? (config.tls.client_ca.empty() ? "TLS" : "mutual TLS")
-                                        : "plain");
+      spdlog::info(
+          "listening on tcp://{}:{} ({})", l.host, tcp_port,
+          config.tls.enabled() ? (config.tls.client_ca.empty() ? "TLS" : "mutual TLS") : "plain");
       if (insecure_remote) spdlog::critical(kInsecureWarning, l.GrpcUri());
     }
   }
@@ -319,12 +318,14 @@ int main(int argc, char** argv) {
                         std::string(reloaded.status().message()));
         } else {
           if (reloaded->unix_socket != config.unix_socket || reloaded->tcp != config.tcp ||
-              reloaded->tls.cert != config.tls.cert || reloaded->tls.client_ca != config.tls.client_ca ||
+              reloaded->tls.cert != config.tls.cert ||
+              reloaded->tls.client_ca != config.tls.client_ca ||
               reloaded->http_listen != config.http_listen || reloaded->engine != config.engine ||
               reloaded->security.limits.max_message_bytes !=
                   config.security.limits.max_message_bytes) {
-            spdlog::warn("reload: listeners, TLS, engine, HTTP and max_message_bytes changes "
-                         "take effect only on restart");
+            spdlog::warn(
+                "reload: listeners, TLS, engine, HTTP and max_message_bytes changes "
+                "take effect only on restart");
           }
           server::ConfigureLogging(reloaded->log_level, config.log_format);
           manager->SetPolicy(EffectivePolicy(*reloaded, *engine_address));

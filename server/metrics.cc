@@ -90,7 +90,9 @@ void Metrics::RecordLimitRejection(const std::string& limit) {
   limit_rejections_->Add({{"limit", limit}}).Increment();
 }
 
-void Metrics::AddContextBytes(int64_t bytes) { context_bytes_->Increment(static_cast<double>(bytes)); }
+void Metrics::AddContextBytes(int64_t bytes) {
+  context_bytes_->Increment(static_cast<double>(bytes));
+}
 
 void Metrics::SetEngineUp(bool up) { engine_up_->Set(up ? 1 : 0); }
 

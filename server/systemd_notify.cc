@@ -7,9 +7,7 @@
 namespace dkd::server {
 
 #ifdef DKD_HAVE_SYSTEMD
-void NotifyReady(const std::string& status) {
-  sd_notify(0, ("READY=1\nSTATUS=" + status).c_str());
-}
+void NotifyReady(const std::string& status) { sd_notify(0, ("READY=1\nSTATUS=" + status).c_str()); }
 void NotifyReloading() { sd_notify(0, "RELOADING=1"); }
 void NotifyStopping() { sd_notify(0, "STOPPING=1"); }
 #else

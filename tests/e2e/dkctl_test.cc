@@ -1,9 +1,8 @@
 // End to end: dkctl driven as a person would, against dkd, against the real
 // engine. Checks output, exit codes and the engine's own view.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -42,8 +41,7 @@ class DkctlTest : public ::testing::Test {
   CommandResult Run(const std::vector<std::string>& args, const std::string& input = "") {
     std::vector<std::string> argv = {DKCTL_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, {{"DKD_HOST", daemon_->unix_host()}, {"DKCTL_CONFIG", config_}},
-                      input);
+    return RunCommand(argv, {{"DKD_HOST", daemon_->unix_host()}, {"DKCTL_CONFIG", config_}}, input);
   }
   CommandResult Docker(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"docker", "-H", TestEngineHost()};
@@ -66,8 +64,9 @@ DaemonProcess* DkctlTest::daemon_ = nullptr;
 std::string* DkctlTest::base_ = nullptr;
 
 TEST_F(DkctlTest, BuildHonoursDockerignoreAndStreamsTheLog) {
-  Write("ctx/Dockerfile", absl::StrCat("FROM ", *base_, "\nCOPY . /app\nRUN echo built-marker\n",
-                                       "CMD [\"sh\", \"-c\", \"cd /app && find . -type f | sort\"]\n"));
+  Write("ctx/Dockerfile",
+        absl::StrCat("FROM ", *base_, "\nCOPY . /app\nRUN echo built-marker\n",
+                     "CMD [\"sh\", \"-c\", \"cd /app && find . -type f | sort\"]\n"));
   Write("ctx/.dockerignore", "# comments are ignored\n*.log\nsecret/\n**/tmp-*\n!keep.log\n");
   Write("ctx/app.txt", "app");
   Write("ctx/debug.log", "no");
@@ -100,9 +99,8 @@ TEST_F(DkctlTest, BuildWithDockerfileOutsideTheContext) {
         absl::StrCat("FROM ", *base_, "\nCOPY data.txt /data.txt\nCMD [\"cat\", \"/data.txt\"]\n"));
   const std::string tag = Unique("dkde-ext") + ":1";
   images_.push_back(tag);
-  CommandResult b =
-      Run({"build", "--pull=false", "-q", "-f", dir_ + "/elsewhere/Build.dockerfile", "-t", tag,
-           dir_ + "/ctx2"});
+  CommandResult b = Run({"build", "--pull=false", "-q", "-f", dir_ + "/elsewhere/Build.dockerfile",
+                         "-t", tag, dir_ + "/ctx2"});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_EQ(b.out.rfind("sha256:", 0), 0u) << b.out;
   EXPECT_EQ(Docker({"run", "--rm", tag}).out, "payload\n");
@@ -111,8 +109,8 @@ TEST_F(DkctlTest, BuildWithDockerfileOutsideTheContext) {
 TEST_F(DkctlTest, RunPsLogsStopRmLikeDocker) {
   const std::string name = Unique("dkde-web");
   containers_.push_back(name);
-  CommandResult r = Run({"run", "-d", "--name", name, "-e", "WHO=e2e", "-p", "127.0.0.1::80",
-                         "-l", "dkde=1", *base_, "sh", "-c", "echo hello $WHO; sleep 300"});
+  CommandResult r = Run({"run", "-d", "--name", name, "-e", "WHO=e2e", "-p", "127.0.0.1::80", "-l",
+                         "dkde=1", *base_, "sh", "-c", "echo hello $WHO; sleep 300"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id = r.out.substr(0, r.out.find('\n'));
   EXPECT_EQ(id.size(), 64u);
@@ -174,9 +172,9 @@ TEST_F(DkctlTest, LoginThenPushToTheProtectedRegistry) {
   // The registry's own words: "no basic auth credentials" without any.
   EXPECT_NE(denied.err.find("auth"), std::string::npos) << denied.err;
 
-  CommandResult login = Run({"login", "-u", FixtureEnv("DKD_TEST_AUTH_USER"), "--password-stdin",
-                             registry},
-                            password + "\n");
+  CommandResult login =
+      Run({"login", "-u", FixtureEnv("DKD_TEST_AUTH_USER"), "--password-stdin", registry},
+          password + "\n");
   ASSERT_EQ(login.exit_code, 0) << login.err;
   struct stat st {};
   ASSERT_EQ(stat(config_.c_str(), &st), 0);
@@ -243,8 +241,8 @@ TEST(DkctlBasePolicyTest, BuildsOnlyFromAllowedBaseRegistries) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("build.base_registries"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("line 2"), std::string::npos) << refused.err;
-  EXPECT_NE(RunCommand({"docker", "-H", TestEngineHost(), "image", "inspect", refused_tag}).exit_code,
-            0);
+  EXPECT_NE(
+      RunCommand({"docker", "-H", TestEngineHost(), "image", "inspect", refused_tag}).exit_code, 0);
   RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", allowed_tag});
   RunCommand({"rm", "-rf", dir});
 }

@@ -40,7 +40,8 @@ nlohmann::json DockerInspect(const std::string& what) {
 std::set<std::string> AllContainerIds() {
   CommandResult r = RunCommand({"docker", "-H", TestEngineHost(), "ps", "-aq", "--no-trunc"});
   std::set<std::string> out;
-  for (absl::string_view l : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) out.insert(std::string(l));
+  for (absl::string_view l : absl::StrSplit(r.out, '\n', absl::SkipEmpty()))
+    out.insert(std::string(l));
   return out;
 }
 
@@ -50,7 +51,8 @@ std::set<std::string> ContainersWithCommand(const std::string& marker) {
                                 "--format", "{{.ID}} {{.Command}}"});
   std::set<std::string> out;
   for (absl::string_view l : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
-    if (l.find(marker) != absl::string_view::npos) out.insert(std::string(l.substr(0, l.find(' '))));
+    if (l.find(marker) != absl::string_view::npos)
+      out.insert(std::string(l.substr(0, l.find(' '))));
   }
   return out;
 }
@@ -68,7 +70,8 @@ class DockerManagerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     bind_root_ = new std::string(TempDir());
-    auto d = DaemonProcess::Start({"", {"--bind-root", *bind_root_, "--context-root", *bind_root_}});
+    auto d =
+        DaemonProcess::Start({"", {"--bind-root", *bind_root_, "--context-root", *bind_root_}});
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = d->release();
     base_ = new std::string(FixtureEnv("DKD_TEST_BASE_IMAGE"));
@@ -298,7 +301,8 @@ TEST_F(DockerManagerTest, RejectedRunsNameTheFieldAndCreateNothing) {
       {"engine socket",
        [](auto* r) { (*r->mutable_config()->mutable_volumes())["/var/run/docker.sock"] = "/s"; },
        grpc::StatusCode::PERMISSION_DENIED, "config.volumes"},
-      {"bind outside roots", [](auto* r) { (*r->mutable_config()->mutable_volumes())["/etc"] = "/e"; },
+      {"bind outside roots",
+       [](auto* r) { (*r->mutable_config()->mutable_volumes())["/etc"] = "/e"; },
        grpc::StatusCode::PERMISSION_DENIED, "config.volumes"},
   };
   const std::string label = Unique("dkd.rejected");
@@ -455,7 +459,8 @@ TEST_F(DockerManagerTest, LogsFollowDeliversLinesLiveWithStreamsApart) {
   req.mutable_tail()->set_value(2);
   auto tail = Stub()->ContainerLogs(&tail_ctx, req);
   std::string last_out, last_err;
-  while (tail->Read(&e)) (e.stream() == dkd::v1::LogEntry::STDERR ? last_err : last_out) += e.data();
+  while (tail->Read(&e))
+    (e.stream() == dkd::v1::LogEntry::STDERR ? last_err : last_out) += e.data();
   ASSERT_TRUE(tail->Finish().ok());
   EXPECT_EQ(last_out, "out3\n");
   EXPECT_EQ(last_err, "err3\n");
@@ -463,11 +468,11 @@ TEST_F(DockerManagerTest, LogsFollowDeliversLinesLiveWithStreamsApart) {
 
 TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
   const std::string tag = Unique("dkd-build") + ":1";
-  const std::string dockerfile = absl::StrCat(
-      "FROM ", *base_, " AS builder\n", "ARG MESSAGE=default\n",
-      "RUN echo \"$MESSAGE\" > /built.txt\n", "FROM ", *base_, " AS final\n",
-      "COPY --from=builder /built.txt /built.txt\n", "COPY hello.txt /hello.txt\n",
-      "CMD [\"cat\", \"/built.txt\"]\n");
+  const std::string dockerfile =
+      absl::StrCat("FROM ", *base_, " AS builder\n", "ARG MESSAGE=default\n",
+                   "RUN echo \"$MESSAGE\" > /built.txt\n", "FROM ", *base_, " AS final\n",
+                   "COPY --from=builder /built.txt /built.txt\n", "COPY hello.txt /hello.txt\n",
+                   "CMD [\"cat\", \"/built.txt\"]\n");
   std::vector<dkd::v1::BuildEvent> events;
   grpc::Status s = Build(tag, dockerfile, {{"hello.txt", "hi\n"}}, &events, [](auto* spec) {
     (*spec->mutable_config()->mutable_build_args())["MESSAGE"] = "from-arg";
@@ -481,8 +486,8 @@ TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
   std::vector<std::string> steps;
   for (const auto& e : events) {
     if (e.has_step()) {
-      steps.push_back(absl::StrCat(e.step().number(), "/", e.step().total(), " ",
-                                   e.step().instruction()));
+      steps.push_back(
+          absl::StrCat(e.step().number(), "/", e.step().total(), " ", e.step().instruction()));
     }
   }
   // Seven instructions, plus the LABEL step the engine adds for build labels.
@@ -577,13 +582,13 @@ TEST_F(DockerManagerTest, PushToProtectedRegistryWithGoodAndBadCredentials) {
   }
   ASSERT_EQ(digest.rfind("sha256:", 0), 0u) << digest;
   // The registry holds that manifest.
-  CommandResult curl =
-      RunCommand({"curl", "-sf", "-u", user + ":" + password, "-H",
-                  "Accept: application/vnd.docker.distribution.manifest.v2+json", "-o", "/dev/null",
-                  "-w", "%{http_code}",
-                  absl::StrCat("http://", registry, "/v2/", ref.substr(registry.size() + 1,
-                                                                       ref.rfind(':') - registry.size() - 1),
-                               "/manifests/", digest)});
+  CommandResult curl = RunCommand(
+      {"curl", "-sf", "-u", user + ":" + password, "-H",
+       "Accept: application/vnd.docker.distribution.manifest.v2+json", "-o", "/dev/null", "-w",
+       "%{http_code}",
+       absl::StrCat("http://", registry, "/v2/",
+                    ref.substr(registry.size() + 1, ref.rfind(':') - registry.size() - 1),
+                    "/manifests/", digest)});
   EXPECT_EQ(curl.out, "200");
   // Credentials never reach the log.
   EXPECT_EQ(daemon_->Log().find(password), std::string::npos);

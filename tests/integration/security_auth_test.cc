@@ -80,13 +80,13 @@ TEST_F(MutualTlsTest, ValidCertificateIdentityGetsItsRole) {
 }
 
 TEST_F(MutualTlsTest, DkctlConnectsWithTlsFlags) {
-  CommandResult r = RunCommand({DKCTL_BINARY, "--host", daemon_->tcp_host(), "--tlscacert",
-                                pki_->Cert("ca"), "--tlscert", pki_->Cert("alice"), "--tlskey",
-                                pki_->Key("alice"), "version"});
+  CommandResult r =
+      RunCommand({DKCTL_BINARY, "--host", daemon_->tcp_host(), "--tlscacert", pki_->Cert("ca"),
+                  "--tlscert", pki_->Cert("alice"), "--tlskey", pki_->Key("alice"), "version"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Engine:"), std::string::npos) << r.out;
-  r = RunCommand({DKCTL_BINARY, "--host", daemon_->tcp_host(), "--tlscacert", pki_->Cert("ca"),
-                  "version"});
+  r = RunCommand(
+      {DKCTL_BINARY, "--host", daemon_->tcp_host(), "--tlscacert", pki_->Cert("ca"), "version"});
   EXPECT_EQ(r.exit_code, 1) << r.out;
 }
 
@@ -97,8 +97,8 @@ class TokenTest : public ::testing::Test {
     ASSERT_TRUE(pki_->ok());
     // TLS with optional client certificates: tokens authenticate instead.
     const std::string tokens = TokenConfig({{"ci", "build"}}, "tls");
-    auto d = StartDaemon(
-        {"", {}, TlsConfig(*pki_, false, "," + tokens.substr(1, tokens.size() - 2))});
+    auto d =
+        StartDaemon({"", {}, TlsConfig(*pki_, false, "," + tokens.substr(1, tokens.size() - 2))});
     ASSERT_TRUE(d.ok()) << d.status();
     tls_daemon_ = d->release();
     d = StartDaemon({"", {}, TokenConfig({{"ci", "build"}}, "plain")});
@@ -121,8 +121,8 @@ DaemonProcess* TokenTest::plain_daemon_ = nullptr;
 TEST_F(TokenTest, GoodBadAndMissingTokensOverTls) {
   auto ch = TlsChannel(tls_daemon_->tcp_target(), pki_->Cert("ca"));
   EXPECT_TRUE(Ping(ch, TokenFor("ci", "tls")).ok());
-  for (const std::string& bad : {std::string("tok-ci-wrong"), TokenFor("ci", "plain"),
-                                 std::string("")}) {
+  for (const std::string& bad :
+       {std::string("tok-ci-wrong"), TokenFor("ci", "plain"), std::string("")}) {
     grpc::Status s = Ping(ch, bad);
     EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << "token \"" << bad << "\"";
     if (!bad.empty()) {
@@ -162,9 +162,12 @@ TEST_F(TokenTest, DkctlSendsTheTokenFromFlagOrEnvironment) {
 // authorization (the empty request then fails validation or runs), denied
 // ones get PERMISSION_DENIED naming the role needed.
 TEST(RoleMatrixTest, EveryRoleAgainstEveryRpc) {
-  auto d = StartDaemon({"", {}, TokenConfig({{"reader", "read"}, {"builder", "build"},
-                                                      {"boss", "admin"}, {"nobody", "none"}},
-                                                     "matrix")});
+  auto d = StartDaemon(
+      {"",
+       {},
+       TokenConfig(
+           {{"reader", "read"}, {"builder", "build"}, {"boss", "admin"}, {"nobody", "none"}},
+           "matrix")});
   ASSERT_TRUE(d.ok()) << d.status();
   auto channel = PlainChannel((*d)->unix_target());
   const std::map<std::string, server::Role> identities = {{"reader", server::Role::kRead},
@@ -178,7 +181,8 @@ TEST(RoleMatrixTest, EveryRoleAgainstEveryRpc) {
                                   std::chrono::milliseconds(1500));
       const std::string where = method + " as " + identity;
       if (role >= rule.role) {
-        EXPECT_NE(s.error_code(), StatusCode::PERMISSION_DENIED) << where << ": " << s.error_message();
+        EXPECT_NE(s.error_code(), StatusCode::PERMISSION_DENIED)
+            << where << ": " << s.error_message();
         EXPECT_NE(s.error_code(), StatusCode::UNAUTHENTICATED) << where;
         EXPECT_NE(s.error_code(), StatusCode::UNIMPLEMENTED) << where;
       } else {

@@ -60,13 +60,14 @@ class TestPki {
   }
   void Ca(const std::string& name) {
     Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", Key(name), "-out", Cert(name), "-days", "2", "-subj", "/CN=" + name + "-test"});
+             "-keyout", Key(name), "-out", Cert(name), "-days", "2", "-subj",
+             "/CN=" + name + "-test"});
   }
   void Leaf(const std::string& file, const std::string& ca, const std::string& cn,
             const std::string& ext) {
     std::ofstream(Path(file + ".ext")) << ext << "\n";
-    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-             Key(file), "-out", Path(file + ".csr"), "-subj", "/CN=" + cn});
+    Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", Key(file), "-out", Path(file + ".csr"), "-subj", "/CN=" + cn});
     Openssl({"x509", "-req", "-in", Path(file + ".csr"), "-CA", Cert(ca), "-CAkey", Key(ca),
              "-CAcreateserial", "-out", Cert(file), "-days", "2", "-extfile", Path(file + ".ext")});
   }
@@ -147,7 +148,8 @@ inline std::string TokenConfig(const std::vector<std::pair<std::string, std::str
   for (const auto& [id, role] : ids) {
     absl::StrAppend(&tokens, tokens.empty() ? "" : ",", R"({"identity":")", id, R"(","sha256":")",
                     server::Sha256Hex(absl::StrCat("tok-", id, "-", suffix)), R"("})");
-    if (role != "none") absl::StrAppend(&roles, roles.empty() ? "" : ",", "\"", id, "\":\"", role, "\"");
+    if (role != "none")
+      absl::StrAppend(&roles, roles.empty() ? "" : ",", "\"", id, "\":\"", role, "\"");
   }
   return absl::StrCat(R"({"auth":{"tokens":[)", tokens, R"(],"roles":{)", roles, "}}",
                       extra.empty() ? "" : ",", extra, "}");

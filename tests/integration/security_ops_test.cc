@@ -18,8 +18,8 @@ using grpc::StatusCode;
 
 // GET http://127.0.0.1:port/path -> {status, body}.
 std::pair<int, std::string> HttpGet(int port, const std::string& path) {
-  CommandResult r = RunCommand({"curl", "-s", "-w", "\n%{http_code}",
-                                absl::StrCat("http://127.0.0.1:", port, path)});
+  CommandResult r = RunCommand(
+      {"curl", "-s", "-w", "\n%{http_code}", absl::StrCat("http://127.0.0.1:", port, path)});
   const size_t nl = r.out.rfind('\n');
   if (nl == std::string::npos) return {0, ""};
   return {std::atoi(r.out.substr(nl + 1).c_str()), r.out.substr(0, nl)};
@@ -50,7 +50,8 @@ double Metric(int port, const std::string& key) {
   return it == m.end() ? -1 : it->second;
 }
 
-bool WaitFor(const std::function<bool()>& cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
+bool WaitFor(const std::function<bool()>& cond,
+             std::chrono::seconds limit = std::chrono::seconds(20)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (cond()) return true;
@@ -96,7 +97,8 @@ TEST(LimitsTest, StreamsPerIdentityAreCapped) {
   grpc::ClientContext c1, c2, c3;
   auto s1 = stub->StreamEvents(&c1, dkd::v1::StreamEventsRequest());
   auto s2 = stub->StreamEvents(&c2, dkd::v1::StreamEventsRequest());
-  ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_grpc_streams_in_flight") == 2; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric((*d)->http_port(), "dkd_grpc_streams_in_flight") == 2; }));
   auto s3 = stub->StreamEvents(&c3, dkd::v1::StreamEventsRequest());
   dkd::v1::EngineEvent e;
   EXPECT_FALSE(s3->Read(&e));
@@ -112,16 +114,14 @@ TEST(LimitsTest, StreamsPerIdentityAreCapped) {
 
 TEST(LimitsTest, BuildContextAndMessageSizeLimitsAreNamed) {
   ASSERT_FALSE(Base().empty());
-  auto d = StartDaemon(
-      {"", {"--max-context-bytes", "20000", "--max-message-bytes", "8192"}, ""});
+  auto d = StartDaemon({"", {"--max-context-bytes", "20000", "--max-message-bytes", "8192"}, ""});
   ASSERT_TRUE(d.ok()) << d.status();
   auto stub = DockerManager::NewStub(PlainChannel((*d)->unix_target()));
   grpc::ClientContext ctx;
   std::vector<dkd::v1::BuildEvent> events;
-  grpc::Status s = Build(stub.get(), &ctx, "dkd-limit-big",
-                         Tar({{"Dockerfile", "FROM " + Base() + "\n"},
-                              {"blob", std::string(200000, 'x')}}),
-                         &events);
+  grpc::Status s = Build(
+      stub.get(), &ctx, "dkd-limit-big",
+      Tar({{"Dockerfile", "FROM " + Base() + "\n"}, {"blob", std::string(200000, 'x')}}), &events);
   EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(s.error_message().find("limits.max_context_bytes"), std::string::npos)
       << s.error_message();
@@ -169,9 +169,9 @@ TEST(LimitsTest, BuildsBeyondTheLimitQueueAndTheClientSeesIt) {
 TEST(AuditTest, MutatingCallsAreAuditedAndNoSecretAppearsInAnyLog) {
   const std::string dir = MakeTempDir();
   const std::string audit = dir + "/audit.log";
-  auto d = StartDaemon(
-      {"", {"--audit-log", audit},
-       TokenConfig({{"ci", "build"}, {"viewer", "read"}}, "audit-secret-x9")});
+  auto d = StartDaemon({"",
+                        {"--audit-log", audit},
+                        TokenConfig({{"ci", "build"}, {"viewer", "read"}}, "audit-secret-x9")});
   ASSERT_TRUE(d.ok()) << d.status();
   auto channel = PlainChannel((*d)->tcp_target());
   auto stub = DockerManager::NewStub(channel);
@@ -223,8 +223,8 @@ TEST(AuditTest, MutatingCallsAreAuditedAndNoSecretAppearsInAnyLog) {
     }
   }
   const std::string all = lines + (*d)->Log();
-  for (const std::string& secret :
-       {std::string("audit-secret-x9"), registry_password, server::Sha256Hex(TokenFor("ci", "audit-secret-x9"))}) {
+  for (const std::string& secret : {std::string("audit-secret-x9"), registry_password,
+                                    server::Sha256Hex(TokenFor("ci", "audit-secret-x9"))}) {
     EXPECT_EQ(all.find(secret), std::string::npos) << "secret in logs: " << secret;
   }
   RunCommand({"rm", "-rf", dir});
@@ -297,14 +297,16 @@ TEST(ReloadTest, SighupSwapsTokensWithoutDroppingStreams) {
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", "Bearer " + TokenFor("ci", "before"));
   auto events = DockerManager::NewStub(channel)->StreamEvents(&ctx, dkd::v1::StreamEventsRequest());
-  ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_grpc_streams_in_flight") == 1; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric((*d)->http_port(), "dkd_grpc_streams_in_flight") == 1; }));
   std::ofstream((*d)->dir() + "/dkd.json") << TokenConfig({{"ci", "read"}}, "after");
   kill((*d)->pid(), SIGHUP);
   ASSERT_TRUE(WaitFor([&] {
     return CallByName(channel, "/dkd.v1.DockerManager/Ping", TokenFor("ci", "after")).ok();
   }));
-  EXPECT_EQ(CallByName(channel, "/dkd.v1.DockerManager/Ping", TokenFor("ci", "before")).error_code(),
-            StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      CallByName(channel, "/dkd.v1.DockerManager/Ping", TokenFor("ci", "before")).error_code(),
+      StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Metric((*d)->http_port(), "dkd_grpc_streams_in_flight"), 1) << "the stream survived";
   // A bad file is refused and the running configuration kept.
   std::ofstream((*d)->dir() + "/dkd.json") << R"({"auth": {"roles": 5}})";

@@ -32,11 +32,12 @@ class PolicyTest : public ::testing::Test {
     symlink("/var/run/docker.sock", (*root_ + "/data/sock-link").c_str());
     symlink("/", (*root_ + "/ctx/escape").c_str());
     // Strict: the defaults, one bind root, a port range, one allowed registry.
-    auto d = StartDaemon(
-        {"", {}, absl::StrCat(R"({"run":{"bind_roots":[")", *root_,
-                              R"(/data"],"published_ports":"20000-20999"},)",
-                              R"("push":{"registries":["127.0.0.1:1"]},)",
-                              R"("build":{"context_roots":[")", *root_, R"(/ctx"]}})")});
+    auto d = StartDaemon({"",
+                          {},
+                          absl::StrCat(R"({"run":{"bind_roots":[")", *root_,
+                                       R"(/data"],"published_ports":"20000-20999"},)",
+                                       R"("push":{"registries":["127.0.0.1:1"]},)",
+                                       R"("build":{"context_roots":[")", *root_, R"(/ctx"]}})")});
     ASSERT_TRUE(d.ok()) << d.status();
     strict_ = d->release();
     // Permissive: every allow flag and "/" as a bind root; the engine socket
@@ -136,7 +137,8 @@ TEST_F(PolicyTest, HostModesPrivilegedCapabilitiesAndDevicesNeedThePolicy) {
     c.set(&r);
     grpc::Status s = Run(strict_, r);
     EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << c.name;
-    EXPECT_NE(s.error_message().find(c.key), std::string::npos) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.key), std::string::npos)
+        << c.name << ": " << s.error_message();
     // Allowed by the policy: it reaches the engine. A nested engine may still
     // refuse some modes itself (privileged needs real capabilities).
     s = Run(open_, r);
@@ -211,9 +213,10 @@ TEST_F(PolicyTest, DaemonLocalBuildContextsOnlyUnderRoots) {
 TEST(OwnershipTest, IdentitiesSeeStopAndRemoveOnlyTheirOwnContainers) {
   const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
   ASSERT_FALSE(base.empty());
-  auto d = StartDaemon(
-      {"", {}, TokenConfig({{"alice", "build"}, {"bob", "build"}, {"boss", "admin"}}, "own",
-                           R"("ownership":{"enabled":true})")});
+  auto d = StartDaemon({"",
+                        {},
+                        TokenConfig({{"alice", "build"}, {"bob", "build"}, {"boss", "admin"}},
+                                    "own", R"("ownership":{"enabled":true})")});
   ASSERT_TRUE(d.ok()) << d.status();
   auto stub = DockerManager::NewStub(PlainChannel((*d)->tcp_target()));
   auto as = [](grpc::ClientContext* ctx, const std::string& who) {

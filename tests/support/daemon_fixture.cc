@@ -50,8 +50,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Option
   return Start(options, "");
 }
 
-absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const Options& options,
-                                                                    const std::string& config_json) {
+absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
+    const Options& options, const std::string& config_json) {
   std::unique_ptr<DaemonProcess> d(new DaemonProcess());
   char tmpl[] = "/tmp/dkdt.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");

@@ -48,7 +48,8 @@ TEST(CheckBaseImagesTest, AllowsListedRegistryStagesAndScratch) {
 }
 
 TEST(CheckBaseImagesTest, RefusesOtherRegistriesNamingLineAndImage) {
-  absl::Status s = CheckBaseImages("FROM registry.internal:5000/a\nFROM python:3.12\n", {}, kAllowed);
+  absl::Status s =
+      CheckBaseImages("FROM registry.internal:5000/a\nFROM python:3.12\n", {}, kAllowed);
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(s.message().find("line 2"), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("docker.io"), absl::string_view::npos) << s;

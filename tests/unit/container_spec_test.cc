@@ -67,26 +67,54 @@ TEST(ContainerSpecTest, EveryBadFieldIsNamedWithItsRule) {
        absl::StatusCode::kInvalidArgument},
       {"config.image_name", [](RunRequest& r) { r.config.image_name = "a b"; },
        absl::StatusCode::kInvalidArgument},
-      {"config.tag", [](RunRequest& r) { r.config.tag = "-bad"; }, absl::StatusCode::kInvalidArgument},
+      {"config.tag", [](RunRequest& r) { r.config.tag = "-bad"; },
+       absl::StatusCode::kInvalidArgument},
       {"config.tag", [](RunRequest& r) { r.config.image_name = "app:2"; },
        absl::StatusCode::kInvalidArgument},
-      {"config.environment", [](RunRequest& r) { r.config.environment = {{"", "x"}}; },
+      {"config.environment",
+       [](RunRequest& r) {
+         r.config.environment = {{"", "x"}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.environment", [](RunRequest& r) { r.config.environment = {{"K", std::string("a\0b", 3)}}; },
+      {"config.environment",
+       [](RunRequest& r) {
+         r.config.environment = {{"K", std::string("a\0b", 3)}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.labels", [](RunRequest& r) { r.config.labels = {{"", "x"}}; },
+      {"config.labels",
+       [](RunRequest& r) {
+         r.config.labels = {{"", "x"}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.ports", [](RunRequest& r) { r.config.ports = {{"0/tcp", ""}}; },
+      {"config.ports",
+       [](RunRequest& r) {
+         r.config.ports = {{"0/tcp", ""}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.ports", [](RunRequest& r) { r.config.ports = {{"80/icmp", ""}}; },
+      {"config.ports",
+       [](RunRequest& r) {
+         r.config.ports = {{"80/icmp", ""}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.ports", [](RunRequest& r) { r.config.ports = {{"80", "1.2.3:80"}}; },
+      {"config.ports",
+       [](RunRequest& r) {
+         r.config.ports = {{"80", "1.2.3:80"}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.volumes", [](RunRequest& r) { r.config.volumes = {{"v", "/"}}; },
+      {"config.volumes",
+       [](RunRequest& r) {
+         r.config.volumes = {{"v", "/"}};
+       },
        absl::StatusCode::kInvalidArgument},
-      {"config.volumes", [](RunRequest& r) { r.config.volumes = {{"/srv/data", "/d"}}; },
+      {"config.volumes",
+       [](RunRequest& r) {
+         r.config.volumes = {{"/srv/data", "/d"}};
+       },
        absl::StatusCode::kPermissionDenied},
-      {"config.volumes", [](RunRequest& r) { r.config.volumes = {{"/run", "/r"}}; },
+      {"config.volumes",
+       [](RunRequest& r) {
+         r.config.volumes = {{"/run", "/r"}};
+       },
        absl::StatusCode::kPermissionDenied},
       {"config.restart_policy", [](RunRequest& r) { r.config.restart_policy = "on-failure:x"; },
        absl::StatusCode::kInvalidArgument},
@@ -99,11 +127,14 @@ TEST(ContainerSpecTest, EveryBadFieldIsNamedWithItsRule) {
       {"config.networks", [](RunRequest& r) { r.config.networks = {"a b"}; },
        absl::StatusCode::kInvalidArgument},
       {"name", [](RunRequest& r) { r.name = "/"; }, absl::StatusCode::kInvalidArgument},
-      {"working_dir", [](RunRequest& r) { r.working_dir = "x"; }, absl::StatusCode::kInvalidArgument},
+      {"working_dir", [](RunRequest& r) { r.working_dir = "x"; },
+       absl::StatusCode::kInvalidArgument},
       {"user", [](RunRequest& r) { r.user = "a b"; }, absl::StatusCode::kInvalidArgument},
-      {"memory_bytes", [](RunRequest& r) { r.memory_bytes = -1; }, absl::StatusCode::kInvalidArgument},
+      {"memory_bytes", [](RunRequest& r) { r.memory_bytes = -1; },
+       absl::StatusCode::kInvalidArgument},
       {"nano_cpus", [](RunRequest& r) { r.nano_cpus = -1; }, absl::StatusCode::kInvalidArgument},
-      {"privileged", [](RunRequest& r) { r.privileged = true; }, absl::StatusCode::kPermissionDenied},
+      {"privileged", [](RunRequest& r) { r.privileged = true; },
+       absl::StatusCode::kPermissionDenied},
       {"network_mode", [](RunRequest& r) { r.network_mode = "host"; },
        absl::StatusCode::kPermissionDenied},
       {"pid_mode", [](RunRequest& r) { r.pid_mode = "host"; }, absl::StatusCode::kPermissionDenied},
@@ -112,7 +143,8 @@ TEST(ContainerSpecTest, EveryBadFieldIsNamedWithItsRule) {
        absl::StatusCode::kPermissionDenied},
       {"cap_drop", [](RunRequest& r) { r.cap_drop = {"NET RAW"}; },
        absl::StatusCode::kInvalidArgument},
-      {"device", [](RunRequest& r) { r.devices = {"/dev/kmsg"}; }, absl::StatusCode::kPermissionDenied},
+      {"device", [](RunRequest& r) { r.devices = {"/dev/kmsg"}; },
+       absl::StatusCode::kPermissionDenied},
   };
   for (const auto& c : cases) {
     RunRequest r = Valid();

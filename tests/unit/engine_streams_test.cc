@@ -27,13 +27,11 @@ TEST(LogFrameDecoderTest, SplitsStreamsWhateverTheChunking) {
     LogFrameDecoder d;
     std::string out, err;
     for (size_t off = 0; off < wire.size(); off += chunk) {
-      ASSERT_TRUE(d.Feed(absl::string_view(wire).substr(off, chunk),
-                         [&](LogFrameDecoder::Stream s, absl::string_view p) {
-                           (s == LogFrameDecoder::Stream::kStderr ? err : out).append(p.data(),
-                                                                                     p.size());
-                           return true;
-                         })
-                      .ok());
+      ASSERT_TRUE(d.Feed(absl::string_view(wire).substr(off, chunk), [&](LogFrameDecoder::Stream s,
+                                                                         absl::string_view p) {
+                     (s == LogFrameDecoder::Stream::kStderr ? err : out).append(p.data(), p.size());
+                     return true;
+                   }).ok());
     }
     EXPECT_TRUE(d.Finish().ok());
     EXPECT_EQ(out, "out line\nmore\n") << chunk;
@@ -47,7 +45,8 @@ TEST(LogFrameDecoderTest, CorruptHeaderAndTruncationAreErrors) {
   EXPECT_EQ(bad.Feed(junk, [](auto, auto) { return true; }).code(), absl::StatusCode::kInternal);
   LogFrameDecoder cut;
   std::string wire = Frame(1, "0123456789");
-  ASSERT_TRUE(cut.Feed(absl::string_view(wire).substr(0, 12), [](auto, auto) { return true; }).ok());
+  ASSERT_TRUE(
+      cut.Feed(absl::string_view(wire).substr(0, 12), [](auto, auto) { return true; }).ok());
   EXPECT_EQ(cut.Finish().code(), absl::StatusCode::kDataLoss);
 }
 
@@ -77,10 +76,10 @@ TEST(JsonMessageTest, ReadsStreamProgressAuxAndErrors) {
   EXPECT_EQ(m.total, 10);
   ASSERT_TRUE(ParseJsonMessage(R"({"aux":{"Tag":"1","Digest":"sha256:x","Size":5}})", m).ok());
   EXPECT_EQ(m.aux["Digest"], "sha256:x");
-  ASSERT_TRUE(ParseJsonMessage(
-                  R"({"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"})",
-                  m)
-                  .ok());
+  ASSERT_TRUE(
+      ParseJsonMessage(
+          R"({"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"})", m)
+          .ok());
   EXPECT_EQ(m.error, "unauthorized: authentication required");
   EXPECT_FALSE(ParseJsonMessage("{not json", m).ok());
 }
@@ -101,7 +100,8 @@ TEST(EngineErrorMapTest, MapsEachStatusOnceKeepingTheMessage) {
     EXPECT_EQ(s.code(), c.code) << c.http;
     EXPECT_NE(s.message().find("engine says no"), absl::string_view::npos);
   }
-  EXPECT_EQ(StatusFromEngineHttp(409, R"({"message":"Conflict. The container name \"/x\" is already in use"})")
+  EXPECT_EQ(StatusFromEngineHttp(
+                409, R"({"message":"Conflict. The container name \"/x\" is already in use"})")
                 .code(),
             absl::StatusCode::kAlreadyExists);
 }

@@ -27,8 +27,8 @@ TEST(SecurityConfigTest, DefaultsKeepLocalCallersAdminAndPolicyStrict) {
 }
 
 TEST(SecurityConfigTest, TokensMakeAnonymousTcpCallersRoleNone) {
-  auto c = Parse(R"({"auth": {"tokens": [{"identity": "ci", "sha256": ")" +
-                 Sha256Hex("s3cret") + R"("}], "roles": {"ci": "build"}}})");
+  auto c = Parse(R"({"auth": {"tokens": [{"identity": "ci", "sha256": ")" + Sha256Hex("s3cret") +
+                 R"("}], "roles": {"ci": "build"}}})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->security.auth.anonymous_role, Role::kNone);
   EXPECT_EQ(c->security.auth.roles.at("ci"), Role::kBuild);
@@ -56,7 +56,8 @@ TEST(SecurityConfigTest, BadValuesNameTheKey) {
       {R"({"limits": {"deadlines": {"RunContainer": -1}}})",
        "config key limits.deadlines.RunContainer"},
       {R"({"log": {"format": "xml"}})", "config key log.format"},
-      {R"({"tls": {"cert": "/nonexistent.pem", "key": "/nonexistent.key"}})", "config key tls.cert"},
+      {R"({"tls": {"cert": "/nonexistent.pem", "key": "/nonexistent.key"}})",
+       "config key tls.cert"},
       {R"({"tls": {"cert": "/x"}})", "tls.cert and tls.key"},
       {R"({"audit": {"file": "audit.log"}})", "config key audit.file"},
       {R"({"listen": {"unix_socket": "", "tcp": ""}})", "config key listen"},
@@ -74,12 +75,13 @@ TEST(SecurityConfigTest, FlagsOverrideTheFileAndAreNamedInErrors) {
   auto o = ParseDaemonOptions({"--tcp", "127.0.0.1:9", "--bind-root", "/srv/a", "--bind-root",
                                "/srv/b", "--log-level", "loud"});
   ASSERT_TRUE(o.ok()) << o.status();
-  auto bad = ParseConfig(nlohmann::json::parse(R"({"listen": {"tcp": "0.0.0.0:1"}})"),
-                         o->overrides);
+  auto bad =
+      ParseConfig(nlohmann::json::parse(R"({"listen": {"tcp": "0.0.0.0:1"}})"), o->overrides);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(std::string(bad.status().message()).find("log.level (--log-level)"), std::string::npos)
       << bad.status();
-  o = ParseDaemonOptions({"--tcp", "127.0.0.1:9", "--bind-root", "/srv/a", "--bind-root", "/srv/b"});
+  o = ParseDaemonOptions(
+      {"--tcp", "127.0.0.1:9", "--bind-root", "/srv/a", "--bind-root", "/srv/b"});
   ASSERT_TRUE(o.ok());
   auto c = ParseConfig(nlohmann::json::parse(R"({"listen": {"tcp": "0.0.0.0:1"}})"), o->overrides);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -102,7 +104,8 @@ TEST(SecurityConfigTest, EveryRpcOfEveryServiceHasARole) {
   (void)dkd::v1::BuildConfig::descriptor();
   (void)dkd::v1::AnalyzeImageRequest::descriptor();
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-  for (const char* name : {"dkd.v1.DockerManager", "dkd.v1.BuildGenerator", "dkd.v1.ImageOptimizer"}) {
+  for (const char* name :
+       {"dkd.v1.DockerManager", "dkd.v1.BuildGenerator", "dkd.v1.ImageOptimizer"}) {
     const auto* svc = pool->FindServiceByName(name);
     ASSERT_NE(svc, nullptr) << name;
     for (int i = 0; i < svc->method_count(); ++i) {
