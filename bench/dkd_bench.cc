@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "core/engine_address.h"
 #include "core/engine_client.h"
+#include "dkd/v1/build_generator.grpc.pb.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
 
 namespace {
@@ -56,7 +57,9 @@ int List(const std::string& target, const std::string& engine_host, int n) {
   dkd::core::EngineRequest direct;
   direct.path = "/containers/json";
   direct.query = {{"all", "1"}};
-  std::vector<double> via_dkd, via_socket;
+  auto generator = dkd::v1::BuildGenerator::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  std::vector<double> via_dkd, via_socket, floor;
   size_t containers = 0;
   for (int i = 0; i < n + 5; ++i) {  // The first 5 rounds warm both paths.
     double t0 = NowMs();
@@ -72,10 +75,19 @@ int List(const std::string& target, const std::string& engine_host, int n) {
       std::cerr << "call failed: " << s.error_message() << " / " << body.status() << "\n";
       return 1;
     }
+    // The gRPC floor: a call that does almost nothing (lint of one line).
+    grpc::ClientContext lint_ctx;
+    dkd::v1::LintDockerfileRequest lint;
+    lint.set_dockerfile("FROM x:1\n");
+    dkd::v1::LintDockerfileResponse lint_resp;
+    double t3 = NowMs();
+    generator->LintDockerfile(&lint_ctx, lint, &lint_resp);
+    double t4 = NowMs();
     containers = static_cast<size_t>(resp.containers_size());
     if (i >= 5) {
       via_dkd.push_back(t1 - t0);
       via_socket.push_back(t2 - t1);
+      floor.push_back(t4 - t3);
     }
   }
   const double p50_dkd = Percentile(via_dkd, 0.5), p50_direct = Percentile(via_socket, 0.5);
@@ -83,6 +95,7 @@ int List(const std::string& target, const std::string& engine_host, int n) {
   std::printf("dkd_p50_ms %.3f\ndkd_p90_ms %.3f\n", p50_dkd, Percentile(via_dkd, 0.9));
   std::printf("direct_p50_ms %.3f\ndirect_p90_ms %.3f\n", p50_direct, Percentile(via_socket, 0.9));
   std::printf("ratio_p50 %.3f\n", p50_dkd / p50_direct);
+  std::printf("grpc_floor_p50_ms %.3f\n", Percentile(floor, 0.5));
   return 0;
 }
 
