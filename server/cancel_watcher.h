@@ -1,7 +1,7 @@
-// CancelWatcher: turns a gRPC caller going away into a core::CancelToken
-// firing, so the engine request behind a streaming RPC is aborted (a build
-// really stops). Polls ServerContext::IsCancelled on its own thread until
-// destroyed. Not copyable.
+// CancelWatcher: turns a gRPC caller going away, or dkd's own default
+// deadline for the call running out, into a core::CancelToken firing, so the
+// engine request behind the RPC is aborted (a build really stops). Polls on
+// its own thread until destroyed. Not copyable.
 #pragma once
 
 #include <grpcpp/server_context.h>
@@ -12,6 +12,13 @@
 #include "core/engine_client.h"
 
 namespace dkd::server {
+
+// Marks a call whose server-side default deadline has passed: its
+// CancelWatcher aborts the engine work and the call ends with
+// DEADLINE_EXCEEDED (the gatekeeper maps the status). Thread-safe.
+void MarkDeadlineExpired(const grpc::ServerContext* context);
+void ClearDeadlineExpired(const grpc::ServerContext* context);
+bool DeadlineExpired(const grpc::ServerContext* context);
 
 class CancelWatcher {
  public:

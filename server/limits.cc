@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/cancel_watcher.h"
+
 namespace dkd::server {
 
 BuildQueue::Slot::~Slot() { queue_->Release(); }
@@ -90,7 +92,10 @@ uint64_t DeadlineWatchdog::Arm(grpc::ServerContext* context, absl::Time deadline
 
 void DeadlineWatchdog::Disarm(uint64_t handle) {
   absl::MutexLock lock(&mu_);
-  entries_.erase(handle);
+  auto it = entries_.find(handle);
+  if (it == entries_.end()) return;
+  ClearDeadlineExpired(it->second.context);
+  entries_.erase(it);
 }
 
 void DeadlineWatchdog::Loop() {
@@ -98,11 +103,17 @@ void DeadlineWatchdog::Loop() {
   while (!stop_) {
     const absl::Time now = absl::Now();
     for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->second.deadline <= now) {
-        // Cancelling under the lock keeps the context alive: Disarm, which
-        // the call runs before it ends, waits for us.
+      if (it->second.deadline <= now && !it->second.expired) {
+        // Running under the lock keeps the context alive: Disarm, which the
+        // call runs before it ends, waits for us.
         it->second.on_expire();
-        it->second.context->TryCancel();
+        MarkDeadlineExpired(it->second.context);
+        it->second.expired = true;
+        it->second.deadline = now + kHardCutAfter;
+        ++it;
+      } else if (it->second.deadline <= now) {
+        it->second.context->TryCancel();  // IsCancelled() holds from now on.
+        ClearDeadlineExpired(it->second.context);
         it = entries_.erase(it);
       } else {
         ++it;

@@ -70,16 +70,21 @@ class DeadlineWatchdog {
   DeadlineWatchdog();
   ~DeadlineWatchdog();
 
-  // Arms a deadline for `context`; returns a handle for Disarm. `on_expire`
-  // runs on the watchdog thread, before the call is cancelled.
+  // Arms a deadline for `context`; returns a handle for Disarm. At the
+  // deadline `on_expire` runs on the watchdog thread and the call is marked
+  // expired (MarkDeadlineExpired), so engine work behind a CancelWatcher stops
+  // and the call can end with DEADLINE_EXCEEDED; a call still running
+  // kHardCutAfter later is cancelled outright.
   uint64_t Arm(grpc::ServerContext* context, absl::Time deadline, std::function<void()> on_expire);
   void Disarm(uint64_t handle);
+  static constexpr absl::Duration kHardCutAfter = absl::Seconds(2);
 
  private:
   struct Entry {
     grpc::ServerContext* context;
     absl::Time deadline;
     std::function<void()> on_expire;
+    bool expired = false;  // on_expire ran; the next time is the hard cut.
   };
   void Loop();
   absl::Mutex mu_;

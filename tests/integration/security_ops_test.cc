@@ -112,6 +112,36 @@ TEST(LimitsTest, StreamsPerIdentityAreCapped) {
   s2->Finish();
 }
 
+// A call without a client deadline gets dkd's default one; when it passes,
+// the engine work stops and the caller sees DEADLINE_EXCEEDED naming the key.
+TEST(LimitsTest, DefaultDeadlineEndsTheCallWithDeadlineExceeded) {
+  auto d = StartDaemon({"", {}, R"({"limits": {"deadlines": {"WaitContainer": 1}}})"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto stub = DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  dkd::v1::RunContainerRequest run;
+  run.mutable_config()->set_image_name(Base());
+  run.set_detach(true);
+  run.add_command("sleep");
+  run.add_command("60");
+  dkd::v1::RunContainerResponse started;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->RunContainer(&ctx, run, &started).ok());
+  }
+  grpc::ClientContext ctx;
+  dkd::v1::WaitContainerRequest wait;
+  wait.set_id(started.id());
+  dkd::v1::WaitContainerResponse resp;
+  const auto t0 = std::chrono::steady_clock::now();
+  grpc::Status s = stub->WaitContainer(&ctx, wait, &resp);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(s.error_code(), StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_NE(s.error_message().find("limits.deadlines.WaitContainer"), std::string::npos)
+      << s.error_message();
+  EXPECT_LT(took, std::chrono::seconds(3));
+  RunCommand({"docker", "-H", TestEngineHost(), "rm", "-f", started.id()});
+}
+
 TEST(LimitsTest, BuildContextAndMessageSizeLimitsAreNamed) {
   ASSERT_FALSE(Base().empty());
   auto d = StartDaemon({"", {"--max-context-bytes", "20000", "--max-message-bytes", "8192"}, ""});
