@@ -64,7 +64,7 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "--") {
       positionals_.insert(positionals_.end(), args.begin() + i + 1, args.end());
-      return absl::OkStatus();
+      return CheckFormat();
     }
     if (a == "-h" || a == "--help") {
       help_ = true;
@@ -119,7 +119,22 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
     positionals_.push_back(a);
     if (!interspersed_) {
       positionals_.insert(positionals_.end(), args.begin() + i + 1, args.end());
-      return absl::OkStatus();
+      return CheckFormat();
+    }
+  }
+  return CheckFormat();
+}
+
+absl::Status FlagSet::CheckFormat() const {
+  // Every dkctl command spells output formats the same way: a table for
+  // people (the default; "tty" as hadolint calls it) or JSON for machines. Go
+  // templates are not supported.
+  for (const auto& f : flags_) {
+    if (f.name == "format" && !f.value.empty() && f.value != "json" && f.value != "table" &&
+        f.value != "tty") {
+      return absl::InvalidArgumentError(absl::StrCat("invalid --format \"", f.value,
+                                                     "\": use json or table; see 'dkctl ", command_,
+                                                     " --help'"));
     }
   }
   return absl::OkStatus();

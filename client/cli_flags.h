@@ -49,6 +49,7 @@ class FlagSet {
     std::vector<std::string> values;
     bool seen = false;
   };
+  absl::Status CheckFormat() const;
   Flag* Find(absl::string_view name);
   Flag* FindShort(char c);
   absl::Status Set(Flag& f, const std::string& value, bool explicit_value);

@@ -118,6 +118,14 @@ absl::Status StatusFromEngineHttp(int http_status, absl::string_view body) {
       return absl::FailedPreconditionError(msg);
     case 503:
       return absl::UnavailableError(msg);
+    case 500:
+      // The engine reports a registry it cannot reach as a 500; that is
+      // transient, and callers should retry rather than treat it as a bug.
+      for (const char* transient : {"dial tcp", "no such host", "connection refused", "i/o timeout",
+                                    "TLS handshake timeout"}) {
+        if (absl::StrContains(msg, transient)) return absl::UnavailableError(msg);
+      }
+      return absl::InternalError(absl::StrCat("engine error (HTTP 500): ", msg));
     default:
       return absl::InternalError(absl::StrCat("engine error (HTTP ", http_status, "): ", msg));
   }

@@ -104,6 +104,11 @@ TEST(EngineErrorMapTest, MapsEachStatusOnceKeepingTheMessage) {
                 409, R"({"message":"Conflict. The container name \"/x\" is already in use"})")
                 .code(),
             absl::StatusCode::kAlreadyExists);
+  // A registry the engine cannot reach is transient, not an engine bug.
+  EXPECT_EQ(StatusFromEngineHttp(
+                500, R"({"message":"Get \"https://r/v2/\": dial tcp: lookup r: no such host"})")
+                .code(),
+            absl::StatusCode::kUnavailable);
 }
 
 TEST(UrlEncodeTest, EscapesReservedCharacters) {
