@@ -126,8 +126,9 @@ class DockerManagerTest : public ::testing::Test {
     auto stub = Stub();
     auto stream = stub->BuildImage(ctx);
     dkd::v1::BuildImageRequest first;
-    first.mutable_spec()->mutable_config()->set_image_name(tag.substr(0, tag.find(':')));
-    first.mutable_spec()->mutable_config()->set_tag(tag.substr(tag.find(':') + 1));
+    const size_t colon = tag.rfind(':');  // The tag follows the last ':' (not a port's).
+    first.mutable_spec()->mutable_config()->set_image_name(tag.substr(0, colon));
+    first.mutable_spec()->mutable_config()->set_tag(tag.substr(colon + 1));
     first.mutable_spec()->set_no_pull(true);
     if (tweak) tweak(first.mutable_spec());
     stream->Write(first);
@@ -592,6 +593,42 @@ TEST_F(DockerManagerTest, PushToProtectedRegistryWithGoodAndBadCredentials) {
   EXPECT_EQ(curl.out, "200");
   // Credentials never reach the log.
   EXPECT_EQ(daemon_->Log().find(password), std::string::npos);
+}
+
+TEST_F(DockerManagerTest, BuildThenPushInOneStreamAndPullItBack) {
+  const std::string registry = FixtureEnv("DKD_TEST_REGISTRY");
+  const std::string tag = absl::StrCat(registry, "/", Unique("built-pushed"), ":1");
+  std::vector<dkd::v1::BuildEvent> events;
+  grpc::Status s = Build(tag, absl::StrCat("FROM ", *base_, "\nRUN echo pushed > /p\n"), {},
+                         &events, [](auto* spec) { spec->set_push(true); });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int push_events = 0;
+  for (const auto& e : events) push_events += e.has_push_progress();
+  EXPECT_GT(push_events, 0);
+  ASSERT_TRUE(events.back().has_result());
+  ASSERT_EQ(events.back().result().pushed_digests_size(), 1);
+  const std::string digest = events.back().result().pushed_digests(0);
+  EXPECT_EQ(digest.rfind("sha256:", 0), 0u);
+
+  // Pull it back through dkd after removing it locally: progress, then the same digest.
+  Docker({"rmi", tag});
+  grpc::ClientContext ctx;
+  dkd::v1::PullImageRequest req;
+  req.set_image(tag);
+  auto reader = Stub()->PullImage(&ctx, req);
+  dkd::v1::ProgressEvent e;
+  std::string pulled_digest;
+  int progress = 0;
+  while (reader->Read(&e)) {
+    ++progress;
+    if (!e.digest().empty()) pulled_digest = e.digest();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_GT(progress, 1);
+  EXPECT_EQ(pulled_digest, digest);
+  const auto repo_digests = DockerInspect(tag)["RepoDigests"];
+  ASSERT_FALSE(repo_digests.empty());
+  EXPECT_NE(repo_digests[0].get<std::string>().find(digest), std::string::npos);
 }
 
 TEST_F(DockerManagerTest, EventsStreamFiltersAndStaysOpen) {
