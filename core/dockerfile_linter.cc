@@ -187,7 +187,7 @@ class Run {
                       CountFlag(a, "o") > 0 && HasArg(a, "pipefail");
       s.pipefail = non_posix || pipefail;
     } else if (k == "ENV" || k == "ARG") {
-      for (const KeyValue& kv : ParseKeyValues(ins)) {
+      for (const DockerfileKeyValue& kv : ParseKeyValues(ins)) {
         if (k == "ENV" && kv.key == "PIP_NO_CACHE_DIR" && Truthy(kv.value)) s.pip_no_cache = true;
         if (kv.has_value && !kv.value.empty() && IsSecretName(kv.key) &&
             VariableReferences(kv.value).empty()) {

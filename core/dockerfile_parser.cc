@@ -313,8 +313,8 @@ std::vector<std::string> SplitDockerfileWords(std::string_view text, char escape
   return words;
 }
 
-std::vector<KeyValue> ParseKeyValues(const DockerfileInstruction& ins, char escape) {
-  std::vector<KeyValue> out;
+std::vector<DockerfileKeyValue> ParseKeyValues(const DockerfileInstruction& ins, char escape) {
+  std::vector<DockerfileKeyValue> out;
   std::vector<std::string> words = SplitDockerfileWords(ins.rest, escape);
   if (words.empty()) return out;
   if (ins.keyword != "ARG" && words[0].find('=') == std::string::npos) {

@@ -78,7 +78,7 @@ absl::StatusOr<ParsedDockerfile> ParseDockerfile(std::string_view text);
 // next character outside single quotes. `$` references are kept as text.
 std::vector<std::string> SplitDockerfileWords(std::string_view text, char escape = '\\');
 
-struct KeyValue {
+struct DockerfileKeyValue {
   std::string key;
   std::string value;
   bool has_value = false;  // `ARG NAME` has none
@@ -86,7 +86,8 @@ struct KeyValue {
 
 // The pairs of an ENV, LABEL or ARG instruction, including the legacy
 // `ENV KEY value with spaces` form. Quotes are removed; nothing is expanded.
-std::vector<KeyValue> ParseKeyValues(const DockerfileInstruction& instruction, char escape = '\\');
+std::vector<DockerfileKeyValue> ParseKeyValues(const DockerfileInstruction& instruction,
+                                               char escape = '\\');
 
 // A FROM line, split up: image "name[:tag][@digest]" plus `AS alias`.
 struct FromInfo {

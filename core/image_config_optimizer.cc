@@ -36,8 +36,8 @@ std::string DropCaches(const std::string& field, std::string cmd, std::vector<st
 
 }  // namespace
 
-OptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* analysis) {
-  OptimizeResult r;
+ImageOptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* analysis) {
+  ImageOptimizeResult r;
   r.optimized_config = config;
   BuildConfig& out = r.optimized_config;
 

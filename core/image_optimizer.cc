@@ -217,9 +217,9 @@ absl::StatusOr<OptimizationReport> ImageOptimizer::GetOptimizationReport(
   return BuildReport(std::move(a));
 }
 
-absl::StatusOr<OptimizeResult> ImageOptimizer::OptimizeImage(const BuildConfig& config,
-                                                             absl::string_view image,
-                                                             CancelToken* cancel) const {
+absl::StatusOr<ImageOptimizeResult> ImageOptimizer::OptimizeImage(const BuildConfig& config,
+                                                                  absl::string_view image,
+                                                                  CancelToken* cancel) const {
   if (!config.base_image.empty()) {
     RETURN_IF_ERROR(ValidateImageArgument("config.base_image", config.base_image));
   }

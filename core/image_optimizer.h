@@ -72,9 +72,9 @@ class ImageOptimizer {
   // otherwise the image is analysed (not deep) to ground the result.
   // InvalidArgument naming config.base_image / config.runtime_base_image /
   // image when one is not a valid reference.
-  absl::StatusOr<OptimizeResult> OptimizeImage(const BuildConfig& config,
-                                               absl::string_view image = "",
-                                               CancelToken* cancel = nullptr) const;
+  absl::StatusOr<ImageOptimizeResult> OptimizeImage(const BuildConfig& config,
+                                                    absl::string_view image = "",
+                                                    CancelToken* cancel = nullptr) const;
 
  private:
   absl::StatusOr<ImageAnalysis> Analyze(absl::string_view field, absl::string_view image,

@@ -75,7 +75,7 @@ struct OptimizationReport {
 OptimizationReport BuildReport(ImageAnalysis analysis);
 
 // The spec's optimize_image result.
-struct OptimizeResult {
+struct ImageOptimizeResult {
   std::string suggested_base_image;
   std::vector<std::string> optimization_notes;
   // The input with the recommendations applied, ready for BuildGenerator.
@@ -87,6 +87,7 @@ struct OptimizeResult {
 // the version), a non-root user, package-manager caches dropped in runtime commands
 // (`--no-cache-dir`, apt lists removed, npm cache cleaned). When `analysis` is given, its
 // suggestions are included and inform the notes.
-OptimizeResult OptimizeConfig(const BuildConfig& config, const ImageAnalysis* analysis = nullptr);
+ImageOptimizeResult OptimizeConfig(const BuildConfig& config,
+                                   const ImageAnalysis* analysis = nullptr);
 
 }  // namespace dkd::core

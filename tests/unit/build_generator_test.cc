@@ -224,7 +224,7 @@ TEST(BuildGeneratorTest, QuotesAndDollarsStayData) {
   bool found = false;
   for (const auto& ins : parsed->instructions) {
     if (ins.keyword != "ENV") continue;
-    for (const KeyValue& kv : ParseKeyValues(ins)) {
+    for (const DockerfileKeyValue& kv : ParseKeyValues(ins)) {
       if (kv.key == "X") {
         found = true;
         EXPECT_EQ(ExpandVariables(kv.value, {{"HOME", "/root"}}), "\" \\ $(id) ${HOME}");

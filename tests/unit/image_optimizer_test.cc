@@ -337,7 +337,7 @@ TEST(ImageOptimizerOptimizeConfigTest, AppliesSlimRuntimeNonRootAndCacheFlags) {
   config.port = 8000;
   config.metadata["project_name"] = "demo";
   config.runtime_commands = {"apt-get update && apt-get install -y curl", "pip install flask"};
-  OptimizeResult r = OptimizeConfig(config);
+  ImageOptimizeResult r = OptimizeConfig(config);
   EXPECT_EQ(r.suggested_base_image, "python:3.12-slim");
   EXPECT_EQ(r.optimized_config.runtime_base_image, "python:3.12-slim");
   EXPECT_EQ(r.optimized_config.base_image, "python:3.12");
@@ -360,7 +360,7 @@ TEST(ImageOptimizerOptimizeConfigTest, LeavesAGoodConfigAlone) {
   config.build_type = "go";
   config.runtime_base_image = "gcr.io/distroless/static-debian12:nonroot";
   config.port = 8080;
-  OptimizeResult r = OptimizeConfig(config);
+  ImageOptimizeResult r = OptimizeConfig(config);
   EXPECT_EQ(r.suggested_base_image, "gcr.io/distroless/static-debian12:nonroot");
   EXPECT_TRUE(r.suggestions.empty());
   EXPECT_EQ(r.optimization_notes, std::vector<std::string>{"nothing to change"});
