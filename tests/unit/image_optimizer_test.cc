@@ -250,7 +250,8 @@ TEST(ImageOptimizerSuggestionsTest, LargeBaseWithSlimVariant) {
   a.base_image = "python:3.12";
   a.base_image_method = BaseImageMethod::kLayerPrefix;
   a.base_image_size_bytes = 1'000'000'000;
-  const OptimizationSuggestion* s = Find(SuggestFor(a), "base_image", "python:3.12-slim");
+  const auto list = SuggestFor(a);  // Find points into it.
+  const OptimizationSuggestion* s = Find(list, "base_image", "python:3.12-slim");
   ASSERT_NE(s, nullptr);
   EXPECT_FALSE(s->size_measured);
   EXPECT_DOUBLE_EQ(s->size_reduction_mb, 870.0);
