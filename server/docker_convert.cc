@@ -130,6 +130,36 @@ core::BuildRequest FromProto(const dkd::v1::BuildSpec& p) {
   return r;
 }
 
+core::LogsRequest FromProto(const dkd::v1::ContainerLogsRequest& p) {
+  core::LogsRequest r;
+  r.id = p.id();
+  r.follow = p.follow();
+  if (p.has_tail()) r.tail = p.tail().value();
+  r.timestamps = p.timestamps();
+  r.since = p.since();
+  r.until = p.until();
+  r.stdout_stream = p.stdout();
+  r.stderr_stream = p.stderr();
+  if (!r.stdout_stream && !r.stderr_stream) r.stdout_stream = r.stderr_stream = true;
+  return r;
+}
+
+core::EventsRequest FromProto(const dkd::v1::StreamEventsRequest& p) {
+  core::EventsRequest r;
+  r.since = p.since();
+  r.until = p.until();
+  r.filters.assign(p.filters().begin(), p.filters().end());
+  return r;
+}
+
+void ToProto(const core::LogChunk& c, dkd::v1::LogEntry* p) {
+  p->set_stream(c.stream == core::LogChunk::Stream::kStderr    ? dkd::v1::LogEntry::STDERR
+                : c.stream == core::LogChunk::Stream::kConsole ? dkd::v1::LogEntry::CONSOLE
+                                                               : dkd::v1::LogEntry::STDOUT);
+  p->set_data(c.data);
+  p->set_timestamp(c.timestamp);
+}
+
 void ToProto(const core::Progress& c, dkd::v1::ProgressEvent* p) {
   p->set_id(c.id);
   p->set_status(c.status);

@@ -234,27 +234,14 @@ grpc::Status DockerManagerService::RemoveContainer(grpc::ServerContext*,
 grpc::Status DockerManagerService::ContainerLogs(grpc::ServerContext* context,
                                                  const dkd::v1::ContainerLogsRequest* request,
                                                  grpc::ServerWriter<dkd::v1::LogEntry>* writer) {
-  core::LogsRequest r;
-  r.id = request->id();
-  r.follow = request->follow();
-  if (request->has_tail()) r.tail = request->tail().value();
-  r.timestamps = request->timestamps();
-  r.since = request->since();
-  r.until = request->until();
-  r.stdout_stream = request->stdout();
-  r.stderr_stream = request->stderr();
-  if (!r.stdout_stream && !r.stderr_stream) r.stdout_stream = r.stderr_stream = true;
+  const core::LogsRequest r = FromProto(*request);
   core::CancelToken cancel;
   CancelWatcher watcher(context, &cancel);
   absl::Status s = manager_->Logs(
       r,
       [&](const core::LogChunk& c) {
         dkd::v1::LogEntry e;
-        e.set_stream(c.stream == core::LogChunk::Stream::kStderr    ? dkd::v1::LogEntry::STDERR
-                     : c.stream == core::LogChunk::Stream::kConsole ? dkd::v1::LogEntry::CONSOLE
-                                                                    : dkd::v1::LogEntry::STDOUT);
-        e.set_data(c.data);
-        e.set_timestamp(c.timestamp);
+        ToProto(c, &e);
         return writer->Write(e);
       },
       &cancel);
@@ -297,10 +284,7 @@ grpc::Status DockerManagerService::RemoveImage(grpc::ServerContext*,
 grpc::Status DockerManagerService::StreamEvents(grpc::ServerContext* context,
                                                 const dkd::v1::StreamEventsRequest* request,
                                                 grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
-  core::EventsRequest r;
-  r.since = request->since();
-  r.until = request->until();
-  r.filters.assign(request->filters().begin(), request->filters().end());
+  const core::EventsRequest r = FromProto(*request);
   core::CancelToken cancel;
   CancelWatcher watcher(context, &cancel);
   absl::Status s = manager_->Events(

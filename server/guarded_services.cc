@@ -216,16 +216,7 @@ grpc::Status GuardedDockerManager::ContainerLogs(grpc::ServerContext* context,
              [&](GuardedCall& call) {
                grpc::Status owner = CheckOwner(call, request->id());
                if (!owner.ok()) return owner;
-               core::LogsRequest r;
-               r.id = request->id();
-               r.follow = request->follow();
-               if (request->has_tail()) r.tail = request->tail().value();
-               r.timestamps = request->timestamps();
-               r.since = request->since();
-               r.until = request->until();
-               r.stdout_stream = request->stdout();
-               r.stderr_stream = request->stderr();
-               if (!r.stdout_stream && !r.stderr_stream) r.stdout_stream = r.stderr_stream = true;
+               const core::LogsRequest r = FromProto(*request);
                core::CancelToken cancel;
                StreamRegistration registration(gatekeeper_, &cancel);
                if (!registration.ok()) return kShuttingDown;
@@ -234,13 +225,7 @@ grpc::Status GuardedDockerManager::ContainerLogs(grpc::ServerContext* context,
                    r,
                    [&](const core::LogChunk& c) {
                      dkd::v1::LogEntry e;
-                     e.set_stream(c.stream == core::LogChunk::Stream::kStderr
-                                      ? dkd::v1::LogEntry::STDERR
-                                  : c.stream == core::LogChunk::Stream::kConsole
-                                      ? dkd::v1::LogEntry::CONSOLE
-                                      : dkd::v1::LogEntry::STDOUT);
-                     e.set_data(c.data);
-                     e.set_timestamp(c.timestamp);
+                     ToProto(c, &e);
                      return writer->Write(e);
                    },
                    &cancel);
@@ -273,10 +258,7 @@ grpc::Status GuardedDockerManager::StreamEvents(grpc::ServerContext* context,
                                                 const dkd::v1::StreamEventsRequest* request,
                                                 grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
   return Run(gatekeeper_, context, absl::StrCat(kDm, "StreamEvents"), "", [&](GuardedCall& call) {
-    core::EventsRequest r;
-    r.since = request->since();
-    r.until = request->until();
-    r.filters.assign(request->filters().begin(), request->filters().end());
+    core::EventsRequest r = FromProto(*request);
     if (!call.sees_everything()) {
       r.filters.push_back(absl::StrCat("label=", kOwnerLabel, "=", call.caller().identity));
     }
