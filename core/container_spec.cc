@@ -9,6 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/context_path.h"
+#include "core/host_ports.h"
+#include "core/network_policy.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 
@@ -34,6 +36,24 @@ absl::Status CheckNamespaceMode(const std::string& field, const std::string& mod
   if (mode == "private" || mode == "shareable" || mode == "none") return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(field, ": must be \"\", \"host\", \"private\", \"shareable\" or \"none\""));
+}
+
+// Writes spec.networks into the create body: the first as NetworkMode (and,
+// when it is a network rather than a mode, the endpoint to create), the rest
+// as networks to connect after create.
+void SetNetworks(ContainerSpec& spec, nlohmann::json* body, nlohmann::json* host) {
+  body->erase("NetworkingConfig");
+  host->erase("NetworkMode");
+  spec.extra_networks.clear();
+  if (spec.networks.empty()) return;
+  const std::string& first = spec.networks[0].name;
+  (*host)["NetworkMode"] = first;
+  if (spec.networks[0].field != "network_mode") {
+    (*body)["NetworkingConfig"] = {{"EndpointsConfig", {{first, nlohmann::json::object()}}}};
+  }
+  for (size_t i = 1; i < spec.networks.size(); ++i) {
+    spec.extra_networks.push_back(spec.networks[i].name);
+  }
 }
 
 }  // namespace
@@ -109,6 +129,10 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
                        policy.max_host_port, " (run.published_ports)"));
     }
     exposed[p.PortKey()] = nlohmann::json::object();
+    if (p.host_port == 0) {
+      spec.ephemeral_ports.push_back(
+          {p.PortKey(), bindings[p.PortKey()].size(), p.host_ip, p.protocol});
+    }
     bindings[p.PortKey()].push_back(
         {{"HostIp", p.host_ip}, {"HostPort", p.host_port == 0 ? "" : std::to_string(p.host_port)}});
   }
@@ -128,6 +152,7 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
                             absl::StrCat(Field("volumes", src), ": ", resolved.status().message()));
       }
       source = *resolved;
+      spec.binds.push_back({source, !m.read_only, "this container", Field("volumes", src)});
     }
     mounts.push_back({{"Type", m.is_bind ? "bind" : "volume"},
                       {"Source", source},
@@ -149,30 +174,33 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   if (r.auto_remove && r.detach) host["AutoRemove"] = true;
   spec.remove_after = r.auto_remove && !r.detach;
 
+  // Every network name, wherever it is given, goes through one check.
+  if (!r.network_mode.empty()) {
+    ASSIGN_OR_RETURN(NetworkNameKind kind,
+                     CheckNetworkName("network_mode", r.network_mode, policy));
+    spec.networks.push_back({"network_mode", r.network_mode, kind == NetworkNameKind::kLookup});
+  }
   for (size_t i = 0; i < r.config.networks.size(); ++i) {
-    RETURN_IF_ERROR(
-        ValidateNetworkName(absl::StrCat("config.networks[", i, "]"), r.config.networks[i]));
-  }
-  std::string network_mode = r.network_mode;
-  if (network_mode == "host" && !policy.allow_host_network) {
-    return Deny("network_mode=host", "run.allow_host_network");
-  }
-  if (absl::StartsWith(network_mode, "container:") && !policy.allow_host_network) {
-    return Deny("network_mode=container:...", "run.allow_host_network");
-  }
-  if (!network_mode.empty()) {
-    RETURN_IF_ERROR(ValidateNetworkName("network_mode", network_mode));
-  }
-  if (!r.config.networks.empty()) {
-    if (!network_mode.empty() && network_mode != r.config.networks[0]) {
-      return absl::InvalidArgumentError(
-          "network_mode: conflicts with config.networks[0]; give the network in one place");
+    const std::string field = absl::StrCat("config.networks[", i, "]");
+    ASSIGN_OR_RETURN(NetworkNameKind kind, CheckNetworkName(field, r.config.networks[i], policy));
+    if (i == 0 && !r.network_mode.empty()) {
+      if (r.network_mode != r.config.networks[0]) {
+        return absl::InvalidArgumentError(
+            "network_mode: conflicts with config.networks[0]; give the network in one place");
+      }
+      continue;
     }
-    network_mode = r.config.networks[0];
-    body["NetworkingConfig"] = {{"EndpointsConfig", {{network_mode, nlohmann::json::object()}}}};
-    spec.extra_networks.assign(r.config.networks.begin() + 1, r.config.networks.end());
+    spec.networks.push_back({field, r.config.networks[i], kind == NetworkNameKind::kLookup});
   }
-  if (!network_mode.empty()) host["NetworkMode"] = network_mode;
+  for (size_t i = 1; i < spec.networks.size(); ++i) {
+    const std::string& n = spec.networks[i].name;
+    if (n == "none" || n == "host" || absl::StartsWith(n, "container:")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.networks[i].field, ": \"", n,
+          "\" is a network mode, not a network; it can only be the first or only network"));
+    }
+  }
+  SetNetworks(spec, &body, &host);
 
   RETURN_IF_ERROR(
       CheckNamespaceMode("pid_mode", r.pid_mode, policy.allow_host_pid, "run.allow_host_pid"));
@@ -240,6 +268,50 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
   body["HostConfig"] = host;
   spec.create_body = std::move(body);
   return spec;
+}
+
+absl::Status PinNetworks(
+    ContainerSpec* spec, const RunPolicy& policy,
+    const std::function<absl::StatusOr<nlohmann::json>(const std::string&)>& resolve) {
+  bool changed = false;
+  for (ContainerSpec::Network& n : spec->networks) {
+    if (!n.lookup) continue;
+    auto inspected = resolve(n.name);
+    if (!inspected.ok()) {
+      return absl::Status(
+          inspected.status().code(),
+          absl::StrCat(n.field, ": network \"", n.name, "\": ", inspected.status().message()));
+    }
+    ASSIGN_OR_RETURN(n.name, ResolvedNetwork(n.field, n.name, *inspected, policy));
+    n.lookup = false;
+    changed = true;
+  }
+  if (!changed) return absl::OkStatus();
+  for (size_t i = 1; i < spec->networks.size(); ++i) {
+    const std::string& n = spec->networks[i].name;
+    if (n == "none" || n == "host") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec->networks[i].field, ": network \"", n,
+          "\" is a network mode, not a network; it can only be the first or only network"));
+    }
+  }
+  nlohmann::json& host = spec->create_body["HostConfig"];
+  SetNetworks(*spec, &spec->create_body, &host);
+  return absl::OkStatus();
+}
+
+absl::Status PickEphemeralPorts(ContainerSpec* spec, const RunPolicy& policy,
+                                const std::set<int>& avoid) {
+  if (PortRangeUnrestricted(policy.min_host_port, policy.max_host_port)) return absl::OkStatus();
+  std::set<int> taken = avoid;
+  nlohmann::json& bindings = spec->create_body["HostConfig"]["PortBindings"];
+  for (const ContainerSpec::EphemeralPort& p : spec->ephemeral_ports) {
+    ASSIGN_OR_RETURN(int port, PickHostPort(p.host_ip, p.protocol, policy.min_host_port,
+                                            policy.max_host_port, taken));
+    taken.insert(port);
+    bindings[p.key][p.index]["HostPort"] = std::to_string(port);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace dkd::core

@@ -3,10 +3,13 @@
 // rule is unit-tested and a rejected request never reaches the engine.
 #pragma once
 
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/bind_nesting.h"
 #include "core/docker_manager.h"
 #include "core/reference.h"
 #include "nlohmann/json.hpp"
@@ -19,6 +22,26 @@ struct ContainerSpec {
   nlohmann::json create_body;
   // Networks to connect after create (all but the first).
   std::vector<std::string> extra_networks;
+  // Every network the run names, in order (the first is the NetworkMode), with
+  // the request field it came from; kLookup names must be resolved by the
+  // engine and replaced (PinNetworks) before create.
+  struct Network {
+    std::string field;
+    std::string name;
+    bool lookup = false;
+  };
+  std::vector<Network> networks;
+  // Bind mounts, resolved, for the nesting rule (core/bind_nesting.h).
+  std::vector<HostBind> binds;
+  // Published ports with no host port, as keys into HostConfig.PortBindings
+  // ("80/tcp") and the index in that key's list, for dkd to pick one in range.
+  struct EphemeralPort {
+    std::string key;
+    size_t index = 0;
+    std::string host_ip;
+    std::string protocol;
+  };
+  std::vector<EphemeralPort> ephemeral_ports;
   // Remove the container after collecting output (attached --rm).
   bool remove_after = false;
 };
@@ -32,6 +55,19 @@ absl::StatusOr<ImageReference> ConfigImageReference(const ContainerConfig& confi
 // refusals are PermissionDenied naming the rule.
 absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& request,
                                                  const RunPolicy& policy);
+
+// Replaces the networks that need an engine lookup by what the engine should
+// be handed (see core/network_policy.h): `resolve(name)` returns the engine's
+// GET /networks/{name} answer. Errors name the request field.
+absl::Status PinNetworks(
+    ContainerSpec* spec, const RunPolicy& policy,
+    const std::function<absl::StatusOr<nlohmann::json>(const std::string&)>& resolve);
+
+// Fills every ephemeral published port with a free port in the policy's range
+// when that range is restricted (core/host_ports.h); `avoid` are ports not to
+// use (e.g. ones the engine just refused).
+absl::Status PickEphemeralPorts(ContainerSpec* spec, const RunPolicy& policy,
+                                const std::set<int>& avoid);
 
 // The spec's default container name: "<image>_<YYYYmmdd_HHMMSS>", with the
 // image's path made name-safe.

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -200,6 +201,8 @@ struct RemoveImageResult {
   std::vector<std::string> untagged, deleted;
 };
 
+struct ContainerSpec;
+
 class DockerManager {
  public:
   DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy = {});
@@ -258,9 +261,16 @@ class DockerManager {
                                               const nlohmann::json& body,
                                               std::vector<std::string>* warnings);
   absl::Status CollectOutput(const std::string& id, int64_t limit, RunResult* result);
+  // The engine's answer for a network name, id or id prefix; NotFound if none.
+  absl::StatusOr<nlohmann::json> InspectNetwork(const std::string& name);
+  // The bind-nesting rule against every container the engine has. Call with
+  // binds_mu_ held, through the create.
+  absl::Status CheckBindsAgainstEngine(const ContainerSpec& spec);
 
   std::shared_ptr<EngineClient> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
+  // Serializes bind-mount checks with their creates (see Run).
+  std::mutex binds_mu_;
   mutable absl::Mutex mu_;
   RunPolicy policy_ ABSL_GUARDED_BY(mu_);
 };

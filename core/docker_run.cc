@@ -1,6 +1,8 @@
 // DockerManager::Run and its steps: image presence, create, connect, start,
 // and for attached runs wait and collect output. A failure after create
 // removes the container, so a failed run leaves nothing behind.
+#include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "core/container_spec.h"
 #include "core/docker_manager.h"
 #include "core/engine_streams.h"
+#include "core/host_ports.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -16,6 +19,7 @@ namespace dkd::core {
 namespace {
 constexpr int64_t kDefaultOutputLimit = 1 << 20;
 constexpr int kMaxNameAttempts = 50;
+constexpr int kMaxPortAttempts = 5;
 }  // namespace
 
 absl::Status DockerManager::EnsureImage(const RunRequest& r, const std::string& ref, bool* pulled,
@@ -96,15 +100,39 @@ absl::Status DockerManager::CollectOutput(const std::string& id, int64_t limit, 
       nullptr);
 }
 
+// Whether a start failure is the engine finding a published host port taken.
+bool PortTaken(const absl::Status& s) {
+  return absl::StrContains(s.message(), "port is already allocated") ||
+         absl::StrContains(s.message(), "address already in use");
+}
+
+absl::StatusOr<nlohmann::json> DockerManager::InspectNetwork(const std::string& name) {
+  EngineRequest req;
+  req.path = absl::StrCat("/networks/", UrlEncode(name));
+  auto res = engine_->CallJson(req);
+  if (!res.ok() && res.status().code() == absl::StatusCode::kNotFound) {
+    return absl::NotFoundError("no such network; create it first or list them with the engine");
+  }
+  return res;
+}
+
+absl::Status DockerManager::CheckBindsAgainstEngine(const ContainerSpec& spec) {
+  EngineRequest req;
+  req.path = "/containers/json";
+  req.query.emplace_back("all", "1");
+  ASSIGN_OR_RETURN(nlohmann::json list, engine_->CallJson(req));
+  return CheckBindNesting(spec.binds, BindsFromContainerList(list));
+}
+
 absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* cancel) {
-  ASSIGN_OR_RETURN(ContainerSpec spec, BuildContainerSpec(r, policy()));
+  const RunPolicy pol = policy();
+  ASSIGN_OR_RETURN(ContainerSpec spec, BuildContainerSpec(r, pol));
+  RETURN_IF_ERROR(
+      PinNetworks(&spec, pol, [this](const std::string& name) { return InspectNetwork(name); }));
   RunResult result;
   RETURN_IF_ERROR(EnsureImage(r, spec.image_ref, &result.pulled, cancel));
-  ASSIGN_OR_RETURN(result.id,
-                   CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));
-  if (list_cache_) list_cache_->Invalidate();
 
-  // From here on a failure removes what was created.
+  // From create on, a failure removes what was created.
   auto undo = [&](absl::Status s) -> absl::Status {
     absl::Status removed = Remove(result.id, /*force=*/true, /*remove_volumes=*/true);
     if (!removed.ok() && removed.code() != absl::StatusCode::kNotFound) {
@@ -113,20 +141,54 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
     }
     return s;
   };
-  for (const std::string& net : spec.extra_networks) {
-    EngineRequest req;
-    req.method = "POST";
-    req.path = absl::StrCat("/networks/", UrlEncode(net), "/connect");
-    req.body = nlohmann::json{{"Container", result.id}}.dump();
-    if (absl::Status s = engine_->Call(req).status(); !s.ok()) {
-      return undo(
-          absl::Status(s.code(), absl::StrCat("connecting network ", net, ": ", s.message())));
+  std::set<int> refused_ports;
+  for (int attempt = 1;; ++attempt) {
+    RETURN_IF_ERROR(PickEphemeralPorts(&spec, pol, refused_ports));
+    {
+      // Bind-mount layouts are checked against every container and created
+      // under one lock, so concurrent runs cannot together build a layout
+      // that each alone would be refused (core/bind_nesting.h).
+      std::unique_lock<std::mutex> binds_lock(binds_mu_, std::defer_lock);
+      if (!spec.binds.empty()) {
+        binds_lock.lock();
+        RETURN_IF_ERROR(CheckBindsAgainstEngine(spec));
+      }
+      ASSIGN_OR_RETURN(result.id,
+                       CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));
     }
+    if (list_cache_) list_cache_->Invalidate();
+    absl::Status connected = absl::OkStatus();
+    for (const std::string& net : spec.extra_networks) {
+      EngineRequest req;
+      req.method = "POST";
+      req.path = absl::StrCat("/networks/", UrlEncode(net), "/connect");
+      req.body = nlohmann::json{{"Container", result.id}}.dump();
+      if (absl::Status s = engine_->Call(req).status(); !s.ok()) {
+        connected =
+            absl::Status(s.code(), absl::StrCat("connecting network ", net, ": ", s.message()));
+        break;
+      }
+    }
+    if (!connected.ok()) return undo(connected);
+    EngineRequest start;
+    start.method = "POST";
+    start.path = absl::StrCat("/containers/", result.id, "/start");
+    absl::Status started = engine_->Call(start).status();
+    if (started.ok()) break;
+    // A port dkd picked was taken before the engine bound it: pick again.
+    if (!spec.ephemeral_ports.empty() && PortTaken(started) && attempt < kMaxPortAttempts &&
+        !PortRangeUnrestricted(pol.min_host_port, pol.max_host_port)) {
+      (void)undo(absl::OkStatus());
+      for (const auto& p : spec.ephemeral_ports) {
+        refused_ports.insert(
+            std::stoi(spec.create_body["HostConfig"]["PortBindings"][p.key][p.index]["HostPort"]
+                          .get<std::string>()));
+      }
+      result.warnings.clear();
+      continue;
+    }
+    return undo(started);
   }
-  EngineRequest start;
-  start.method = "POST";
-  start.path = absl::StrCat("/containers/", result.id, "/start");
-  if (absl::Status s = engine_->Call(start).status(); !s.ok()) return undo(s);
   if (list_cache_) list_cache_->Invalidate();
 
   auto inspect = InspectContainer(result.id);

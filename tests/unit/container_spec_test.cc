@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "core/registry_auth.h"
@@ -137,6 +138,23 @@ TEST(ContainerSpecTest, EveryBadFieldIsNamedWithItsRule) {
        absl::StatusCode::kPermissionDenied},
       {"network_mode", [](RunRequest& r) { r.network_mode = "host"; },
        absl::StatusCode::kPermissionDenied},
+      // The networks list reaches the same engine option as network_mode.
+      {"config.networks[0]", [](RunRequest& r) { r.config.networks = {"host"}; },
+       absl::StatusCode::kPermissionDenied},
+      {"config.networks[0]", [](RunRequest& r) { r.config.networks = {"container:web"}; },
+       absl::StatusCode::kPermissionDenied},
+      {"network_mode", [](RunRequest& r) { r.network_mode = "container:web"; },
+       absl::StatusCode::kPermissionDenied},
+      {"config.networks[1]",
+       [](RunRequest& r) {
+         r.config.networks = {"front", "host"};
+       },
+       absl::StatusCode::kPermissionDenied},
+      {"config.networks[1]",
+       [](RunRequest& r) {
+         r.config.networks = {"front", "none"};
+       },
+       absl::StatusCode::kInvalidArgument},
       {"pid_mode", [](RunRequest& r) { r.pid_mode = "host"; }, absl::StatusCode::kPermissionDenied},
       {"ipc_mode", [](RunRequest& r) { r.ipc_mode = "host"; }, absl::StatusCode::kPermissionDenied},
       {"cap_add", [](RunRequest& r) { r.cap_add = {"SYS_ADMIN"}; },
@@ -168,6 +186,94 @@ TEST(ContainerSpecTest, PolicyAllowancesOpenOnlyWhatTheyName) {
   EXPECT_EQ(BuildContainerSpec(r, p).status().code(), absl::StatusCode::kPermissionDenied);
   r.config.ports = {{"80/tcp", "25000"}};
   EXPECT_TRUE(BuildContainerSpec(r, p).ok());
+}
+
+nlohmann::json Network(const std::string& id, const std::string& name, const std::string& driver) {
+  return {{"Id", id}, {"Name", name}, {"Driver", driver}};
+}
+
+TEST(ContainerSpecTest, NetworksResolvedByTheEngineAreJudgedByDriverAndPinnedById) {
+  const std::string host_id(64, 'a');
+  const std::string front_id(64, 'b');
+  auto resolve = [&](const std::string& name) -> absl::StatusOr<nlohmann::json> {
+    // The engine matches an id prefix too: "aaaa" reaches the host network.
+    if (name == "aaaa" || name == "myhost") return Network(host_id, "host", "host");
+    if (name == "front") return Network(front_id, "front", "bridge");
+    if (name == "nothing") return Network(std::string(64, 'c'), "none", "null");
+    return absl::NotFoundError("no such network");
+  };
+  for (auto set : std::vector<std::function<void(RunRequest&)>>{
+           [](RunRequest& r) { r.config.networks = {"aaaa"}; },
+           [](RunRequest& r) { r.network_mode = "aaaa"; },
+           [](RunRequest& r) {
+             r.config.networks = {"front", "myhost"};
+           },
+       }) {
+    RunRequest r = Valid();
+    set(r);
+    auto spec = BuildContainerSpec(r, RunPolicy{});
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    absl::Status s = PinNetworks(&*spec, RunPolicy{}, resolve);
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+    EXPECT_NE(s.message().find("run.allow_host_network"), absl::string_view::npos) << s;
+  }
+  RunRequest r = Valid();
+  r.config.networks = {"front", "nothing"};
+  auto spec = BuildContainerSpec(r, RunPolicy{});
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(PinNetworks(&*spec, RunPolicy{}, resolve).code(), absl::StatusCode::kInvalidArgument);
+
+  r.config.networks = {"front"};
+  spec = BuildContainerSpec(r, RunPolicy{});
+  ASSERT_TRUE(spec.ok());
+  ASSERT_TRUE(PinNetworks(&*spec, RunPolicy{}, resolve).ok());
+  EXPECT_EQ(spec->create_body["HostConfig"]["NetworkMode"], front_id);
+  EXPECT_TRUE(spec->create_body["NetworkingConfig"]["EndpointsConfig"].contains(front_id));
+
+  r.config.networks = {"missing"};
+  spec = BuildContainerSpec(r, RunPolicy{});
+  ASSERT_TRUE(spec.ok());
+  absl::Status missing = PinNetworks(&*spec, RunPolicy{}, resolve);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.message().find("config.networks[0]"), absl::string_view::npos);
+
+  RunPolicy allow;
+  allow.allow_host_network = true;
+  r.config.networks = {"aaaa"};
+  spec = BuildContainerSpec(r, allow);
+  ASSERT_TRUE(spec.ok());
+  ASSERT_TRUE(PinNetworks(&*spec, allow, resolve).ok());
+  EXPECT_EQ(spec->create_body["HostConfig"]["NetworkMode"], "host");
+}
+
+TEST(ContainerSpecTest, EphemeralPortsArePickedInsideARestrictedRange) {
+  RunPolicy p;
+  p.min_host_port = 41000;
+  p.max_host_port = 41009;
+  RunRequest r = Valid();
+  r.config.ports = {{"80/tcp", "127.0.0.1:"}, {"81/tcp", ""}, {"53/udp", "0"}};
+  auto spec = BuildContainerSpec(r, p);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->ephemeral_ports.size(), 3u);
+  ASSERT_TRUE(PickEphemeralPorts(&*spec, p, {}).ok());
+  std::set<std::string> picked;
+  for (const char* key : {"80/tcp", "81/tcp", "53/udp"}) {
+    const std::string port =
+        spec->create_body["HostConfig"]["PortBindings"][key][0]["HostPort"].get<std::string>();
+    ASSERT_FALSE(port.empty()) << key;
+    EXPECT_GE(std::stoi(port), 41000) << key;
+    EXPECT_LE(std::stoi(port), 41009) << key;
+    picked.insert(port);
+  }
+  EXPECT_EQ(picked.size(), 3u) << "each ephemeral binding gets its own port";
+  // With every port of the range to avoid, nothing is left.
+  std::set<int> all;
+  for (int i = 41000; i <= 41009; ++i) all.insert(i);
+  EXPECT_EQ(PickEphemeralPorts(&*spec, p, all).code(), absl::StatusCode::kResourceExhausted);
+  // An unrestricted range leaves the choice to the engine.
+  spec = BuildContainerSpec(r, RunPolicy{});
+  ASSERT_TRUE(PickEphemeralPorts(&*spec, RunPolicy{}, {}).ok());
+  EXPECT_EQ(spec->create_body["HostConfig"]["PortBindings"]["81/tcp"][0]["HostPort"], "");
 }
 
 TEST(ContainerSpecTest, DefaultNameIsImageAndTimestamp) {
