@@ -154,6 +154,7 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
       source = *resolved;
       spec.binds.push_back({source, !m.read_only, "this container", Field("volumes", src)});
     }
+    if (!m.is_bind) spec.volumes.emplace_back(Field("volumes", src), source);
     mounts.push_back({{"Type", m.is_bind ? "bind" : "volume"},
                       {"Source", source},
                       {"Target", m.target},

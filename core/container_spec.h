@@ -31,6 +31,8 @@ struct ContainerSpec {
     bool lookup = false;
   };
   std::vector<Network> networks;
+  // Named volumes: the request field and the volume name.
+  std::vector<std::pair<std::string, std::string>> volumes;
   // Bind mounts, resolved, for the nesting rule (core/bind_nesting.h).
   std::vector<HostBind> binds;
   // Published ports with no host port, as keys into HostConfig.PortBindings

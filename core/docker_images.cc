@@ -163,6 +163,21 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     labels[k] = v;
   }
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
+  // The owner label is dkd's: build labels are applied after the Dockerfile's.
+  if (r.owner.identity.empty()) {
+    labels.erase(kOwnerLabel);
+  } else {
+    labels[kOwnerLabel] = r.owner.identity;
+  }
+  std::unique_ptr<TagReservations::Hold> tag_hold;
+  if (r.owner.enforced) {
+    ASSIGN_OR_RETURN(tag_hold, tags_being_written_.Reserve(tags, r.owner.identity));
+    for (size_t i = 0; i < tags.size(); ++i) {
+      RETURN_IF_ERROR(CheckTagWritable(
+          *engine_, i == 0 ? "config.image_name" : absl::StrCat("extra_tags[", i - 1, "]"), tags[i],
+          r.owner, /*allow_unowned=*/false));
+    }
+  }
   if (r.push) {
     for (const auto& ref : refs) {
       RETURN_IF_ERROR(
@@ -375,10 +390,17 @@ absl::StatusOr<Progress> DockerManager::Push(const std::string& image, const Reg
 absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const RegistryAuth& auth,
                                              const std::string& platform,
                                              const ProgressCallback& on_progress,
-                                             CancelToken* cancel) {
+                                             CancelToken* cancel, const Owner& owner) {
   ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
   if (!platform.empty())
     RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(platform, {{"/", ""}})));
+  // A tag pull re-points the local tag; a digest pull adds no tag.
+  std::unique_ptr<TagReservations::Hold> hold;
+  if (owner.enforced && ref.digest.empty()) {
+    ASSIGN_OR_RETURN(hold, tags_being_written_.Reserve({ref.FamiliarString()}, owner.identity));
+    RETURN_IF_ERROR(CheckTagWritable(*engine_, "image", ref.FamiliarString(), owner,
+                                     /*allow_unowned=*/true));
+  }
   EngineRequest req;
   req.method = "POST";
   req.path = "/images/create";

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/container_cache.h"
 #include "core/engine_client.h"
+#include "core/ownership.h"
 #include "core/registry_auth.h"
 #include "core/run_policy.h"
 
@@ -71,6 +72,9 @@ struct BuildRequest {
   // Set: build from this directory on the daemon host (checked against the
   // policy's context roots). Unset: the context tar comes from `context`.
   bool daemon_path = false;
+  // Who builds: the result is labelled with the owner and may only take tags
+  // the owner may write (core/ownership.h).
+  Owner owner;
 };
 
 struct BuildEvent {
@@ -97,6 +101,9 @@ using ContextReader = std::function<absl::StatusOr<size_t>(char* buf, size_t len
 struct RunRequest {
   enum class PullPolicy { kMissing, kNever, kAlways };
   ContainerConfig config;
+  // Who runs: named volumes are created for (and only used by) the owner, and
+  // a pull may not overwrite a tag the owner may not write.
+  Owner owner;
   bool detach = false;
   std::string name;
   std::vector<std::string> command;
@@ -229,9 +236,11 @@ class DockerManager {
   // event, which carries the digest.
   absl::StatusOr<Progress> Push(const std::string& image, const RegistryAuth& auth,
                                 const ProgressCallback& on_progress, CancelToken* cancel);
+  // With an enforced `owner`, a tag held by another identity's image is not
+  // overwritten (PermissionDenied).
   absl::StatusOr<Progress> Pull(const std::string& image, const RegistryAuth& auth,
                                 const std::string& platform, const ProgressCallback& on_progress,
-                                CancelToken* cancel);
+                                CancelToken* cancel, const Owner& owner = {});
 
   absl::StatusOr<RunResult> Run(const RunRequest& request, CancelToken* cancel);
   absl::StatusOr<int> Wait(const std::string& id, const std::string& condition,
@@ -269,6 +278,7 @@ class DockerManager {
 
   std::shared_ptr<EngineClient> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
+  TagReservations tags_being_written_;
   // Serializes bind-mount checks with their creates (see Run).
   std::mutex binds_mu_;
   mutable absl::Mutex mu_;

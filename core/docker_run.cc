@@ -12,6 +12,7 @@
 #include "core/docker_manager.h"
 #include "core/engine_streams.h"
 #include "core/host_ports.h"
+#include "core/ownership.h"
 #include "core/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -38,7 +39,7 @@ absl::Status DockerManager::EnsureImage(const RunRequest& r, const std::string& 
                                               ref, ")"));
     }
   }
-  auto pulled_result = Pull(ref, r.auth, "", nullptr, cancel);
+  auto pulled_result = Pull(ref, r.auth, "", nullptr, cancel, r.owner);
   if (!pulled_result.ok()) {
     return absl::Status(
         pulled_result.status().code(),
@@ -72,6 +73,11 @@ absl::StatusOr<std::string> DockerManager::CreateContainer(const RunRequest& r,
         }
       }
       return res->value("Id", "");
+    }
+    if (!generated && res.status().code() == absl::StatusCode::kAlreadyExists && r.owner.enforced) {
+      // The engine's message names the holder's id, which may be another owner's.
+      return absl::AlreadyExistsError(absl::StrCat("name: the container name \"", name,
+                                                   "\" is already in use; choose another name"));
     }
     if (!generated || res.status().code() != absl::StatusCode::kAlreadyExists) {
       return res.status();
@@ -131,6 +137,9 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
       PinNetworks(&spec, pol, [this](const std::string& name) { return InspectNetwork(name); }));
   RunResult result;
   RETURN_IF_ERROR(EnsureImage(r, spec.image_ref, &result.pulled, cancel));
+  for (const auto& [field, name] : spec.volumes) {
+    RETURN_IF_ERROR(EnsureVolume(*engine_, field, name, r.owner));
+  }
 
   // From create on, a failure removes what was created.
   auto undo = [&](absl::Status s) -> absl::Status {

@@ -50,6 +50,13 @@ grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext*,
 grpc::Status DockerManagerService::BuildImage(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream) {
+  return BuildImageAs(context, stream, core::Owner{});
+}
+
+grpc::Status DockerManagerService::BuildImageAs(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
+    const core::Owner& owner) {
   dkd::v1::BuildImageRequest first;
   if (!stream->Read(&first)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -60,7 +67,8 @@ grpc::Status DockerManagerService::BuildImage(
                         "spec: the first BuildImage message must carry the BuildSpec, not a "
                         "context chunk");
   }
-  const core::BuildRequest request = FromProto(first.spec());
+  core::BuildRequest request = FromProto(first.spec());
+  request.owner = owner;
   // Context chunks are read as the engine asks for them: never held whole.
   std::string pending;
   size_t offset = 0;
@@ -138,6 +146,13 @@ grpc::Status DockerManagerService::PushImage(grpc::ServerContext* context,
 grpc::Status DockerManagerService::PullImage(grpc::ServerContext* context,
                                              const dkd::v1::PullImageRequest* request,
                                              grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
+  return PullImageAs(context, request, writer, core::Owner{});
+}
+
+grpc::Status DockerManagerService::PullImageAs(grpc::ServerContext* context,
+                                               const dkd::v1::PullImageRequest* request,
+                                               grpc::ServerWriter<dkd::v1::ProgressEvent>* writer,
+                                               const core::Owner& owner) {
   core::CancelToken cancel;
   CancelWatcher watcher(context, &cancel);
   auto last = manager_->Pull(
@@ -147,7 +162,7 @@ grpc::Status DockerManagerService::PullImage(grpc::ServerContext* context,
         ToProto(p, &e);
         return writer->Write(e);
       },
-      &cancel);
+      &cancel, owner);
   if (last.ok()) {
     dkd::v1::ProgressEvent e;
     ToProto(*last, &e);
@@ -159,9 +174,18 @@ grpc::Status DockerManagerService::PullImage(grpc::ServerContext* context,
 grpc::Status DockerManagerService::RunContainer(grpc::ServerContext* context,
                                                 const dkd::v1::RunContainerRequest* request,
                                                 dkd::v1::RunContainerResponse* response) {
+  return RunContainerAs(context, request, response, core::Owner{});
+}
+
+grpc::Status DockerManagerService::RunContainerAs(grpc::ServerContext* context,
+                                                  const dkd::v1::RunContainerRequest* request,
+                                                  dkd::v1::RunContainerResponse* response,
+                                                  const core::Owner& owner) {
   core::CancelToken cancel;
   CancelWatcher watcher(context, &cancel);
-  auto r = manager_->Run(FromProto(*request), &cancel);
+  core::RunRequest run = FromProto(*request);
+  run.owner = owner;
+  auto r = manager_->Run(run, &cancel);
   if (!r.ok()) return ToGrpcStatus(r.status());
   response->set_id(r->id);
   response->set_name(r->name);

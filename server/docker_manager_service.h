@@ -58,6 +58,19 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
                             const dkd::v1::StreamEventsRequest* request,
                             grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
 
+  // The calls that create or overwrite engine objects, on behalf of `owner`
+  // (core/ownership.h); the overrides above act for no one.
+  grpc::Status BuildImageAs(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
+      const core::Owner& owner);
+  grpc::Status PullImageAs(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
+                           grpc::ServerWriter<dkd::v1::ProgressEvent>* writer,
+                           const core::Owner& owner);
+  grpc::Status RunContainerAs(grpc::ServerContext* context,
+                              const dkd::v1::RunContainerRequest* request,
+                              dkd::v1::RunContainerResponse* response, const core::Owner& owner);
+
  private:
   std::shared_ptr<core::DockerManager> manager_;
 };

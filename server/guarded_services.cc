@@ -70,6 +70,10 @@ grpc::Status GuardedDockerManager::CheckOwner(const GuardedCall& call, const std
   return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("No such container: ", id));
 }
 
+core::Owner GuardedDockerManager::OwnerOf(const GuardedCall& call) {
+  return core::Owner{call.caller().identity, !call.sees_everything()};
+}
+
 grpc::Status GuardedDockerManager::Ping(grpc::ServerContext* context,
                                         const dkd::v1::PingRequest* request,
                                         dkd::v1::PingResponse* response) {
@@ -107,7 +111,7 @@ grpc::Status GuardedDockerManager::BuildImage(
   }
   auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
   metrics.builds_active().Increment();
-  s = inner_->BuildImage(context, stream);
+  s = inner_->BuildImageAs(context, stream, OwnerOf(call));
   metrics.builds_active().Decrement();
   gatekeeper_->UnregisterBuild(context);
   {
@@ -134,7 +138,9 @@ grpc::Status GuardedDockerManager::PullImage(grpc::ServerContext* context,
                                              const dkd::v1::PullImageRequest* request,
                                              grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
   return Run(gatekeeper_, context, absl::StrCat(kDm, "PullImage"), request->image(),
-             [&](GuardedCall&) { return inner_->PullImage(context, request, writer); });
+             [&](GuardedCall& call) {
+               return inner_->PullImageAs(context, request, writer, OwnerOf(call));
+             });
 }
 
 grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,
@@ -148,7 +154,7 @@ grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,
                // The owner label is always dkd's to set: a client cannot claim another identity.
                dkd::v1::RunContainerRequest labelled = *request;
                (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] = call.caller().identity;
-               grpc::Status s = inner_->RunContainer(context, &labelled, response);
+               grpc::Status s = inner_->RunContainerAs(context, &labelled, response, OwnerOf(call));
                if (s.ok()) call.set_target(absl::StrCat(response->name(), " ", response->id()));
                return s;
              });

@@ -27,7 +27,7 @@
 namespace dkd::server {
 
 // The label that records who created a container.
-inline constexpr char kOwnerLabel[] = "dkd.owner";
+using core::kOwnerLabel;
 
 class GuardedDockerManager final : public dkd::v1::DockerManager::Service {
  public:
@@ -82,6 +82,8 @@ class GuardedDockerManager final : public dkd::v1::DockerManager::Service {
   // OK when the caller may act on container `id`; NOT_FOUND when ownership
   // hides it from the caller.
   grpc::Status CheckOwner(const GuardedCall& call, const std::string& id);
+  // The caller as the owner of what it creates (core/ownership.h).
+  static core::Owner OwnerOf(const GuardedCall& call);
 
   DockerManagerService* inner_;
   std::shared_ptr<core::DockerManager> manager_;

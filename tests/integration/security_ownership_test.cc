@@ -1,0 +1,226 @@
+// Ownership beyond containers, attacked by a second identity through a real
+// dkd and engine: reading another identity's named volume, re-tagging an
+// image another identity runs (or the shared base everyone builds FROM) by
+// build or by pull, claiming another identity through labels, and learning
+// another owner's container id from a name clash.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "absl/strings/strip.h"
+#include "dkd/v1/docker_manager.grpc.pb.h"
+#include "tests/integration/security_helpers.h"
+
+namespace dkd::testing {
+namespace {
+
+using dkd::v1::DockerManager;
+using grpc::StatusCode;
+
+std::string Docker(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"docker", "-H", TestEngineHost()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::string(absl::StripAsciiWhitespace(RunCommand(argv).out));
+}
+
+class OwnershipAttackTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    base_ = new std::string(FixtureEnv("DKD_TEST_BASE_IMAGE"));
+    ASSERT_FALSE(base_->empty()) << "fixtures not up: run scripts/fixtures.sh up";
+    auto d = StartDaemon({"",
+                          {},
+                          TokenConfig({{"alice", "build"}, {"bob", "build"}, {"boss", "admin"}},
+                                      "own", R"("ownership":{"enabled":true})")});
+    ASSERT_TRUE(d.ok()) << d.status();
+    dkd_ = d->release();
+    stub_ = DockerManager::NewStub(PlainChannel(dkd_->tcp_target())).release();
+  }
+  static void TearDownTestSuite() {
+    delete stub_;
+    delete dkd_;
+    delete base_;
+  }
+  void SetUp() override { ASSERT_NE(stub_, nullptr) << "dkd did not start"; }
+  void TearDown() override {
+    for (const std::string& id : containers_) Docker({"rm", "-f", id});
+    for (const std::string& v : volumes_) Docker({"volume", "rm", "-f", v});
+    for (const std::string& i : images_) Docker({"rmi", "-f", i});
+  }
+
+  static void As(grpc::ClientContext* ctx, const std::string& who) {
+    ctx->AddMetadata("authorization", "Bearer " + TokenFor(who, "own"));
+  }
+  static dkd::v1::RunContainerRequest Request(const std::vector<std::string>& command) {
+    dkd::v1::RunContainerRequest r;
+    r.mutable_config()->set_image_name(base_->substr(0, base_->rfind(':')));
+    r.mutable_config()->set_tag(base_->substr(base_->rfind(':') + 1));
+    for (const auto& c : command) r.add_command(c);
+    r.set_pull_policy(dkd::v1::RunContainerRequest::NEVER);
+    return r;
+  }
+  grpc::Status Run(const std::string& who, const dkd::v1::RunContainerRequest& r,
+                   dkd::v1::RunContainerResponse* out = nullptr) {
+    grpc::ClientContext ctx;
+    As(&ctx, who);
+    dkd::v1::RunContainerResponse resp;
+    grpc::Status s = stub_->RunContainer(&ctx, r, &resp);
+    if (s.ok() && !resp.id().empty()) containers_.push_back(resp.id());
+    if (out != nullptr) *out = resp;
+    return s;
+  }
+  // `dkctl build` as `who` of a context whose file /owner holds `marker`.
+  CommandResult Build(const std::string& who, const std::vector<std::string>& tags,
+                      const std::string& marker, const std::vector<std::string>& extra = {}) {
+    const std::string dir = MakeTempDir();
+    std::ofstream(dir + "/Dockerfile")
+        << "FROM " << *base_ << "\nLABEL dkd.owner=alice\nCOPY owner /owner\n";
+    std::ofstream(dir + "/owner") << marker << "\n";
+    std::vector<std::string> args = {"--token", TokenFor(who, "own"), "build", "--pull=false"};
+    for (const auto& t : tags) {
+      args.push_back("-t");
+      args.push_back(t);
+      images_.push_back(t);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(dir);
+    CommandResult r = Dkctl(dkd_->tcp_host(), args);
+    RunCommand({"rm", "-rf", dir});
+    return r;
+  }
+  std::string ImageId(const std::string& ref) {
+    return Docker({"image", "inspect", "-f", "{{.Id}}", ref});
+  }
+
+  std::vector<std::string> containers_, volumes_, images_;
+  static std::string* base_;
+  static DaemonProcess* dkd_;
+  static DockerManager::Stub* stub_;
+};
+std::string* OwnershipAttackTest::base_ = nullptr;
+DaemonProcess* OwnershipAttackTest::dkd_ = nullptr;
+DockerManager::Stub* OwnershipAttackTest::stub_ = nullptr;
+
+TEST_F(OwnershipAttackTest, AnotherIdentityCannotMountANamedVolume) {
+  const std::string vol = absl::StrCat("dkdsec-vol-", getpid());
+  volumes_.push_back(vol);
+  auto write = Request({"sh", "-c", "echo alice-secret > /v/s"});
+  write.set_auto_remove(true);
+  (*write.mutable_config()->mutable_volumes())[vol] = "/v";
+  ASSERT_TRUE(Run("alice", write).ok());
+  EXPECT_EQ(Docker({"volume", "inspect", "-f", "{{index .Labels \"dkd.owner\"}}", vol}), "alice");
+
+  auto read = Request({"cat", "/v/s"});
+  read.set_auto_remove(true);
+  (*read.mutable_config()->mutable_volumes())[vol] = "/v:ro";
+  dkd::v1::RunContainerResponse out;
+  grpc::Status s = Run("bob", read, &out);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message() << out.stdout();
+  EXPECT_EQ(out.stdout().find("alice-secret"), std::string::npos);
+  EXPECT_NE(s.error_message().find(vol), std::string::npos) << s.error_message();
+
+  // A volume nobody owns (made on the engine directly) is not a caller's either.
+  const std::string loose = absl::StrCat("dkdsec-loose-", getpid());
+  volumes_.push_back(loose);
+  Docker({"volume", "create", loose});
+  auto loose_read = Request({"true"});
+  loose_read.set_auto_remove(true);
+  (*loose_read.mutable_config()->mutable_volumes())[loose] = "/v";
+  EXPECT_EQ(Run("bob", loose_read).error_code(), StatusCode::PERMISSION_DENIED);
+
+  // Neighbours: the owner reads it back, an admin may use it, bob gets his own.
+  ASSERT_TRUE(Run("alice", read, &out).ok());
+  EXPECT_EQ(out.stdout(), "alice-secret\n");
+  EXPECT_TRUE(Run("boss", read, &out).ok());
+  const std::string bobs = absl::StrCat("dkdsec-bobvol-", getpid());
+  volumes_.push_back(bobs);
+  auto own = Request({"true"});
+  own.set_auto_remove(true);
+  (*own.mutable_config()->mutable_volumes())[bobs] = "/v";
+  EXPECT_TRUE(Run("bob", own).ok());
+}
+
+TEST_F(OwnershipAttackTest, AnotherIdentityCannotRetagWhatSomeoneRunsOrBuildsFrom) {
+  const std::string tag = absl::StrCat("dkdsec-own-", getpid(), ":1");
+  CommandResult r = Build("alice", {tag}, "alice");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string alices = ImageId(tag);
+  ASSERT_FALSE(alices.empty());
+  // The Dockerfile's LABEL dkd.owner=alice could not claim anything: dkd's wins.
+  EXPECT_EQ(Docker({"image", "inspect", "-f", "{{index .Config.Labels \"dkd.owner\"}}", tag}),
+            "alice");
+
+  r = Build("bob", {tag}, "bob");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("ownership"), std::string::npos) << r.err;
+  r = Build("bob", {absl::StrCat("dkdsec-bob-", getpid(), ":1"), tag}, "bob");
+  EXPECT_NE(r.exit_code, 0) << "an extra tag is a tag too";
+  r = Build("bob", {absl::StrCat("dkdsec-bob-", getpid(), ":2")}, "bob",
+            {"--label", "dkd.owner=alice"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Docker({"image", "inspect", "-f", "{{index .Config.Labels \"dkd.owner\"}}",
+                    absl::StrCat("dkdsec-bob-", getpid(), ":2")}),
+            "bob")
+      << "a --label cannot claim another identity";
+  EXPECT_EQ(ImageId(tag), alices) << "bob's build moved alice's tag";
+
+  // The shared base image everybody builds FROM is nobody's to overwrite.
+  const std::string base_id = ImageId(*base_);
+  images_.erase(std::remove(images_.begin(), images_.end(), *base_), images_.end());
+  r = Build("bob", {*base_}, "bob");
+  images_.pop_back();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(ImageId(*base_), base_id) << "the shared base tag was replaced";
+
+  // Neighbour: the owner rebuilds her own tag.
+  r = Build("alice", {tag}, "alice-2");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(OwnershipAttackTest, APullCannotOverwriteAnotherIdentitysTag) {
+  const std::string registry = FixtureEnv("DKD_TEST_REGISTRY");
+  ASSERT_FALSE(registry.empty());
+  const std::string tag = absl::StrCat(registry, "/dkdsec-pull-", getpid(), ":1");
+  // What the registry holds under the name is not alice's local build.
+  Docker({"tag", *base_, tag});
+  ASSERT_EQ(RunCommand({"docker", "-H", TestEngineHost(), "push", tag}).exit_code, 0);
+  Docker({"rmi", tag});
+  CommandResult built = Build("alice", {tag}, "alice");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const std::string alices = ImageId(tag);
+
+  auto pull = [&](const std::string& who) {
+    grpc::ClientContext ctx;
+    As(&ctx, who);
+    dkd::v1::PullImageRequest req;
+    req.set_image(tag);
+    auto reader = stub_->PullImage(&ctx, req);
+    dkd::v1::ProgressEvent e;
+    while (reader->Read(&e)) {
+    }
+    return reader->Finish();
+  };
+  grpc::Status s = pull("bob");
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_EQ(ImageId(tag), alices) << "bob's pull moved alice's tag";
+  // Neighbour: the owner may refresh her tag from the registry.
+  s = pull("alice");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(ImageId(tag), ImageId(*base_));
+}
+
+TEST_F(OwnershipAttackTest, ANameClashDoesNotEchoAnotherOwnersId) {
+  const std::string name = absl::StrCat("dkdsec-name-", getpid());
+  auto r = Request({"sleep", "60"});
+  r.set_detach(true);
+  r.set_name(name);
+  dkd::v1::RunContainerResponse alices;
+  ASSERT_TRUE(Run("alice", r, &alices).ok());
+  grpc::Status s = Run("bob", r);
+  EXPECT_EQ(s.error_code(), StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_EQ(s.error_message().find(alices.id().substr(0, 12)), std::string::npos)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find(name), std::string::npos) << s.error_message();
+}
+
+}  // namespace
+}  // namespace dkd::testing
