@@ -43,6 +43,12 @@ class TestPki {
     Leaf("mallory", "otherca", "alice", "extendedKeyUsage=clientAuth");
   }
   ~TestPki() { RunCommand({"rm", "-rf", dir_}); }
+  // Another client certificate signed by the CA, with any subject
+  // ("/CN=nobody", "/O=no-cn") and extensions, one per line
+  // ("subjectAltName=DNS:ops-admin").
+  void AddClient(const std::string& file, const std::string& subject, const std::string& ext) {
+    Leaf(file, "ca", subject, ext + "\nextendedKeyUsage=clientAuth", /*full_subject=*/true);
+  }
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
   std::string Cert(const std::string& name) const { return Path(name + ".pem"); }
   std::string Key(const std::string& name) const { return Path(name + ".key"); }
@@ -64,10 +70,11 @@ class TestPki {
              "/CN=" + name + "-test"});
   }
   void Leaf(const std::string& file, const std::string& ca, const std::string& cn,
-            const std::string& ext) {
+            const std::string& ext, bool full_subject = false) {
     std::ofstream(Path(file + ".ext")) << ext << "\n";
     Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", Key(file), "-out", Path(file + ".csr"), "-subj", "/CN=" + cn});
+             "-keyout", Key(file), "-out", Path(file + ".csr"), "-subj",
+             full_subject ? cn : "/CN=" + cn});
     Openssl({"x509", "-req", "-in", Path(file + ".csr"), "-CA", Cert(ca), "-CAkey", Key(ca),
              "-CAcreateserial", "-out", Cert(file), "-days", "2", "-extfile", Path(file + ".ext")});
   }
