@@ -37,6 +37,7 @@
 #include "server/listen_address.h"
 #include "server/local_token.h"
 #include "server/logging.h"
+#include "server/malformed_request_interceptor.h"
 #include "server/metrics.h"
 #include "server/systemd_notify.h"
 #include "server/version.h"
@@ -244,6 +245,7 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<server::MalformedRequestInterceptorFactory>());
   interceptors.push_back(std::make_unique<server::BuildContextInterceptorFactory>(&gatekeeper));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int tcp_port = 0;

@@ -114,11 +114,13 @@ inline std::shared_ptr<grpc::Channel> TlsChannel(const std::string& target, cons
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(o), args);
 }
 
-// Calls `method` ("/dkd.v1.DockerManager/Ping") with one empty request
-// message, reads every response, and returns the final status.
-inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
-                               const std::string& method, const std::string& token = "",
-                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+// Calls `method` ("/dkd.v1.DockerManager/Ping") with one request message of
+// raw bytes `payload` (which need not be a valid message), reads every
+// response, and returns the final status.
+inline grpc::Status CallWithPayload(const std::shared_ptr<grpc::Channel>& channel,
+                                    const std::string& method, const std::string& payload,
+                                    const std::string& token = "",
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
@@ -129,8 +131,8 @@ inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
   bool ok = false;
   call->StartCall(reinterpret_cast<void*>(1));
   cq.Next(&tag, &ok);
-  grpc::Slice empty("");
-  grpc::ByteBuffer request(&empty, 1);
+  grpc::Slice bytes(payload);
+  grpc::ByteBuffer request(&bytes, 1);
   call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
   cq.Next(&tag, &ok);
   grpc::ByteBuffer response;
@@ -145,6 +147,13 @@ inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
   while (cq.Next(&tag, &ok)) {
   }
   return status;
+}
+
+// Calls `method` with one empty request message (see CallWithPayload).
+inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
+                               const std::string& method, const std::string& token = "",
+                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  return CallWithPayload(channel, method, "", token, timeout);
 }
 
 // Config JSON with one token per (identity, role); token text is
