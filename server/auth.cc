@@ -87,7 +87,8 @@ absl::StatusOr<std::string> MatchToken(absl::string_view token, const AuthSettin
   return match->identity;
 }
 
-absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const AuthSettings& auth) {
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& context,
+                                    const AuthSettings& auth) {
   Caller caller;
   caller.peer = context.peer();
   const bool via_unix = absl::StartsWith(caller.peer, "unix:");

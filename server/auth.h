@@ -60,7 +60,8 @@ struct Caller {
 
 // Identifies the caller of `context` (see above). UNAUTHENTICATED, without
 // echoing any credential, when the credentials are wrong or missing.
-absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const AuthSettings& auth);
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& context,
+                                    const AuthSettings& auth);
 
 // The identity a verified client certificate stands for: its subject CN,
 // else its first SAN. UNAUTHENTICATED when it names neither.

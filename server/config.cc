@@ -231,7 +231,8 @@ absl::Status ParseAuth(const Reader& r, const json& auth, AuthSettings* a, bool*
 absl::Status ParseLimits(const Reader& r, const json& l, LimitsSettings* out) {
   RETURN_IF_ERROR(r.OnlyKeys(l, "limits",
                              {"max_message_bytes", "max_context_bytes", "max_concurrent_builds",
-                              "max_streams_per_identity", "unary_deadline_seconds", "deadlines"}));
+                              "max_streams_per_identity", "max_calls_per_identity",
+                              "unary_deadline_seconds", "deadlines"}));
   RETURN_IF_ERROR(
       r.Integer(l, "limits", "max_message_bytes", 4096, int64_t{1} << 30, &out->max_message_bytes));
   RETURN_IF_ERROR(
@@ -240,6 +241,8 @@ absl::Status ParseLimits(const Reader& r, const json& l, LimitsSettings* out) {
       r.Integer(l, "limits", "max_concurrent_builds", 1, 1024, &out->max_concurrent_builds));
   RETURN_IF_ERROR(r.Integer(l, "limits", "max_streams_per_identity", 1, 100000,
                             &out->max_streams_per_identity));
+  RETURN_IF_ERROR(
+      r.Integer(l, "limits", "max_calls_per_identity", 1, 100000, &out->max_calls_per_identity));
   RETURN_IF_ERROR(r.Seconds(l, "limits", "unary_deadline_seconds", 0, &out->unary_deadline));
   if (auto it = l.find("deadlines"); it != l.end()) {
     if (!it->is_object()) return r.Error("limits.deadlines", "must be an object {RPC: seconds}");

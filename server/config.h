@@ -61,6 +61,8 @@ struct LimitsSettings {
   int64_t max_context_bytes = 0;  // 0 = unlimited.
   int max_concurrent_builds = 4;
   int max_streams_per_identity = 128;
+  // Calls of any kind in progress per identity (streams included).
+  int max_calls_per_identity = 256;
   // Unary calls that arrive without a deadline get this one (0 = none).
   absl::Duration unary_deadline = absl::Minutes(10);
   // Per-RPC overrides by method name ("RunContainer"), streams included.

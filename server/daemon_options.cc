@@ -37,6 +37,7 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--max-context-bytes", {"limits.max_context_bytes", Kind::kInt}},
       {"--max-message-bytes", {"limits.max_message_bytes", Kind::kInt}},
       {"--max-streams-per-identity", {"limits.max_streams_per_identity", Kind::kInt}},
+      {"--max-calls-per-identity", {"limits.max_calls_per_identity", Kind::kInt}},
       {"--audit-log", {"audit.file", Kind::kString}},
       {"--http", {"http.listen", Kind::kString}},
       {"--http-port-file", {"http.port_file", Kind::kString}},
@@ -96,6 +97,8 @@ Options:
   --max-context-bytes N       largest build context (default 0 = no limit)
   --max-message-bytes N       largest gRPC message (default 16 MiB)
   --max-streams-per-identity N   open streams per identity (default 128)
+  --max-calls-per-identity N     calls of any kind in progress per identity
+                                 (default 256)
   --audit-log FILE         audit log, one JSON line per mutating call
                            (default: the daemon log)                  [audit.file]
   --http HOST:PORT         /healthz, /readyz and /metrics (default
