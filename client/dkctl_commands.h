@@ -20,6 +20,8 @@ struct CliContext {
   std::string host;  // As given (--host / DKD_HOST / default).
   // Connects on first use.
   absl::StatusOr<DkdClient*> Client();
+  // See DkdClient::auth_hint(); "" before Client() connected.
+  std::string AuthHint() const { return client_ ? client_->auth_hint() : ""; }
 
  private:
   std::unique_ptr<DkdClient> client_;

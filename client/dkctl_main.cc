@@ -60,7 +60,10 @@ void PrintUsage(std::ostream& out) {
          "      --tlskey string     Client key (mutual TLS)\n"
          "      --tlsverify     Use TLS and verify dkd's certificate (always verified)\n"
          "      --token string  Bearer token (default $DKD_TOKEN; prefer the\n"
-         "                      variable: arguments are visible to other users)\n"
+         "                      variable: arguments are visible to other users).\n"
+         "                      Without one, a loopback TCP host gets dkd's local\n"
+         "                      token from $DKD_TOKEN_FILE (default\n"
+         "                      /run/dkd/local-token) when it can be read\n"
          "  -v, --version       Print the client version and exit\n\n"
          "Commands:\n";
   for (const auto& [name, info] : Commands()) {

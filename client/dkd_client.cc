@@ -3,12 +3,15 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <optional>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -88,7 +91,40 @@ class TokenInterceptorFactory final : public grpc::experimental::ClientIntercept
   const std::string header_;
 };
 
+// Reads dkd's local token for a loopback connection. On failure returns ""
+// and sets `hint` to what the user can do.
+std::string ReadLocalToken(const std::string& path, std::string* hint) {
+  errno = 0;
+  std::ifstream in(path);
+  if (!in) {
+    const int err = errno;
+    *hint = absl::StrCat(
+        "dkctl sent no credentials: cannot read dkd's local token ", path, " (",
+        err == 0 ? "unreadable" : std::strerror(err),
+        "). It is readable by root and the group of dkd's unix socket: use the unix socket "
+        "(-H unix:///run/dkd/dkd.sock), ask to join that group, pass --token or DKD_TOKEN, or "
+        "name another file with DKD_TOKEN_FILE.");
+    return "";
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token(absl::StripAsciiWhitespace(ss.str()));
+  if (token.empty()) *hint = absl::StrCat("dkctl sent no credentials: ", path, " is empty.");
+  return token;
+}
+
 }  // namespace
+
+bool IsLoopbackTarget(absl::string_view target) {
+  if (absl::StartsWith(target, "unix:")) return false;
+  absl::string_view host = target;
+  if (absl::ConsumePrefix(&host, "[")) {
+    const size_t close = host.find(']');
+    return close != absl::string_view::npos && host.substr(0, close) == "::1";
+  }
+  host = host.substr(0, host.rfind(':'));
+  return host == "localhost" || absl::StartsWith(host, "127.");
+}
 
 ConnectOptions DefaultConnectOptions() {
   {
@@ -97,6 +133,7 @@ ConnectOptions DefaultConnectOptions() {
   }
   ConnectOptions o;
   o.token = Env("DKD_TOKEN");
+  if (!Env("DKD_TOKEN_FILE").empty()) o.local_token_file = Env("DKD_TOKEN_FILE");
   o.tls_ca = Env("DKD_TLS_CA");
   o.tls_cert = Env("DKD_TLS_CERT");
   o.tls_key = Env("DKD_TLS_KEY");
@@ -143,9 +180,15 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
     }
     credentials = grpc::SslCredentials(ssl);
   }
+  std::string token = options.token;
+  std::string hint;
+  if (token.empty() && !options.UsesTls() && !options.local_token_file.empty() &&
+      IsLoopbackTarget(*target)) {
+    token = ReadLocalToken(options.local_token_file, &hint);
+  }
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  if (!options.token.empty()) {
-    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(options.token));
+  if (!token.empty()) {
+    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(token));
   }
   auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(*target, credentials, args,
                                                                          std::move(interceptors));
@@ -153,6 +196,7 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
                                             dkd::v1::BuildGenerator::NewStub(channel),
                                             dkd::v1::ImageOptimizer::NewStub(channel));
   client->target_ = *target;
+  client->auth_hint_ = std::move(hint);
   return client;
 }
 

@@ -37,12 +37,20 @@ struct ConnectOptions {
   std::string tls_cert;  // PEM file: client certificate (mutual TLS).
   std::string tls_key;   // PEM file: its key.
   std::string token;     // Bearer token, sent as `authorization` metadata.
+  // dkd's local token file, read when `token` is empty, TLS is off and the
+  // host is a loopback TCP address (tcp://127.0.0.1, localhost, [::1]): it
+  // gives such callers the unix socket's role, if they may read it.
+  std::string local_token_file = kDefaultLocalTokenFile;
   bool UsesTls() const { return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty(); }
+  static constexpr const char* kDefaultLocalTokenFile = "/run/dkd/local-token";
 };
 
+// True when the gRPC `target` ("127.0.0.1:7575") is a loopback TCP address.
+bool IsLoopbackTarget(absl::string_view target);
+
 // The options Connect(host) uses: those set by SetDefaultConnectOptions, else
-// from the environment: DKD_TOKEN, DKD_TLS_CA, DKD_TLS_CERT, DKD_TLS_KEY and
-// DKD_TLS=1.
+// from the environment: DKD_TOKEN, DKD_TOKEN_FILE, DKD_TLS_CA, DKD_TLS_CERT,
+// DKD_TLS_KEY and DKD_TLS=1.
 ConnectOptions DefaultConnectOptions();
 void SetDefaultConnectOptions(const ConnectOptions& options);
 
@@ -67,6 +75,9 @@ class DkdClient {
   dkd::v1::BuildGenerator::StubInterface& generator() { return *generator_; }
   dkd::v1::ImageOptimizer::StubInterface& optimizer() { return *optimizer_; }
   const std::string& target() const { return target_; }
+  // Why no local token was sent to a loopback dkd ("" when one was, or none
+  // was needed): worth showing the user next to an UNAUTHENTICATED error.
+  const std::string& auth_hint() const { return auth_hint_; }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
@@ -74,6 +85,7 @@ class DkdClient {
   std::unique_ptr<dkd::v1::BuildGenerator::StubInterface> generator_;
   std::unique_ptr<dkd::v1::ImageOptimizer::StubInterface> optimizer_;
   std::string target_;
+  std::string auth_hint_;
 };
 
 }  // namespace dkd::client

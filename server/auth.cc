@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace dkd::server {
 namespace {
@@ -86,7 +87,8 @@ absl::StatusOr<std::string> MatchToken(absl::string_view token, const AuthSettin
   return match->identity;
 }
 
-absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const AuthSettings& auth) {
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& context,
+                                    const AuthSettings& auth) {
   Caller caller;
   caller.peer = context.peer();
   const bool via_unix = absl::StartsWith(caller.peer, "unix:");
@@ -105,7 +107,20 @@ absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const Au
     if (value.size() < 7 || !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
       return Unauthenticated("the authorization metadata must be \"Bearer TOKEN\"");
     }
-    auto identity = MatchToken(absl::StripAsciiWhitespace(value.substr(7)), auth);
+    const absl::string_view token = absl::StripAsciiWhitespace(value.substr(7));
+    if (MatchesLocalToken(token, auth)) {
+      // Only a caller on this host can have read the file; elsewhere it is
+      // refused even when it matches.
+      if (!via_unix && !IsLoopbackPeer(caller.peer)) {
+        return Unauthenticated(
+            "the local token is accepted only from loopback and the unix socket");
+      }
+      caller.identity = kUnixIdentity;
+      caller.role = auth.unix_socket_role;
+      caller.method = "local-token";
+      return caller;
+    }
+    auto identity = MatchToken(token, auth);
     if (!identity.ok()) return identity.status();
     caller.identity = *identity;
     caller.role = RoleOf(auth, caller.identity);
@@ -113,28 +128,15 @@ absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const Au
     return caller;
   }
   if (tls && auth_context != nullptr && auth_context->IsPeerAuthenticated()) {
-    std::vector<std::string> names;
-    for (const auto& v : auth_context->FindPropertyValues("x509_common_name")) {
-      names.emplace_back(v.data(), v.size());
-    }
-    for (const auto& v : auth_context->FindPropertyValues("x509_subject_alternative_name")) {
-      names.emplace_back(v.data(), v.size());
-    }
-    if (names.empty()) return Unauthenticated("the client certificate names no CN or SAN");
-    caller.identity = names.front();
-    caller.role = Role::kNone;
-    for (const auto& n : names) {
-      if (Role r = RoleOf(auth, n); r != Role::kNone) {
-        caller.identity = n;
-        caller.role = r;
-        break;
-      }
-    }
+    auto identity = CertificateIdentity(*auth_context);
+    if (!identity.ok()) return identity.status();
+    caller.identity = *identity;
+    caller.role = RoleOf(auth, caller.identity);
     caller.method = "mtls";
     return caller;
   }
   if (via_unix) {
-    caller.identity = "unix";
+    caller.identity = kUnixIdentity;
     caller.role = auth.unix_socket_role;
     caller.method = "unix";
     return caller;
@@ -145,9 +147,45 @@ absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& context, const Au
     caller.method = "anonymous";
     return caller;
   }
+  if (!tls && auth.has_local_token) {
+    return Unauthenticated(absl::StrCat(
+        "credentials required: anonymous TCP callers have no role (auth.anonymous_role is none). "
+        "On this host, send the local token in ",
+        auth.local_token_file,
+        " (readable by root and the unix socket's group) as \"authorization: Bearer TOKEN\" "
+        "(dkctl does so by itself for loopback addresses), or use the unix socket, a configured "
+        "token or a client certificate"));
+  }
   return Unauthenticated(
       "credentials required: a client certificate, or a bearer token in the authorization "
       "metadata");
+}
+
+absl::StatusOr<std::string> CertificateIdentity(const grpc::AuthContext& auth_context) {
+  for (const auto& v : auth_context.FindPropertyValues("x509_common_name")) {
+    if (!v.empty()) return std::string(v.data(), v.size());
+  }
+  for (const auto& v : auth_context.FindPropertyValues("x509_subject_alternative_name")) {
+    if (!v.empty()) return std::string(v.data(), v.size());
+  }
+  return Unauthenticated("the client certificate names no CN or SAN");
+}
+
+bool MatchesLocalToken(absl::string_view token, const AuthSettings& auth) {
+  if (!auth.has_local_token) return false;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  const bool match = CRYPTO_memcmp(digest, auth.local_token_sha256.data(), sizeof(digest)) == 0;
+  OPENSSL_cleanse(digest, sizeof(digest));
+  return match;
+}
+
+bool IsLoopbackPeer(absl::string_view peer) {
+  if (absl::ConsumePrefix(&peer, "ipv4:")) return absl::StartsWith(peer, "127.");
+  if (absl::ConsumePrefix(&peer, "ipv6:")) {
+    return absl::StartsWith(peer, "[::1]:") || absl::StartsWith(peer, "[::ffff:127.");
+  }
+  return false;
 }
 
 }  // namespace dkd::server

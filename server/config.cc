@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "core/engine_address.h"
 #include "core/status_macros.h"
+#include "server/local_token.h"
 
 namespace dkd::server {
 namespace {
@@ -173,8 +174,16 @@ absl::Status ParseRun(const Reader& r, const json& run, core::RunPolicy* p) {
   return absl::OkStatus();
 }
 
-absl::Status ParseAuth(const Reader& r, const json& auth, AuthSettings* a, bool* anonymous_set) {
-  RETURN_IF_ERROR(r.OnlyKeys(auth, "auth", {"tokens", "roles", "anonymous_role"}));
+absl::Status ParseAuth(const Reader& r, const json& auth, AuthSettings* a, bool* local_token_set) {
+  RETURN_IF_ERROR(
+      r.OnlyKeys(auth, "auth", {"tokens", "roles", "anonymous_role", "local_token_file"}));
+  if (auth.contains("local_token_file")) {
+    RETURN_IF_ERROR(r.String(auth, "auth", "local_token_file", &a->local_token_file));
+    if (!a->local_token_file.empty() && a->local_token_file[0] != '/') {
+      return r.Error("auth.local_token_file", "must be an absolute path (or \"\" for none)");
+    }
+    *local_token_set = true;
+  }
   if (auto it = auth.find("tokens"); it != auth.end()) {
     if (!it->is_array()) return r.Error("auth.tokens", "must be a list of {identity, sha256}");
     for (size_t i = 0; i < it->size(); ++i) {
@@ -215,7 +224,6 @@ absl::Status ParseAuth(const Reader& r, const json& auth, AuthSettings* a, bool*
     auto parsed = ParseRole(role);
     if (!parsed.ok()) return r.Error("auth.anonymous_role", parsed.status().message());
     a->anonymous_role = *parsed;
-    *anonymous_set = true;
   }
   return absl::OkStatus();
 }
@@ -223,7 +231,8 @@ absl::Status ParseAuth(const Reader& r, const json& auth, AuthSettings* a, bool*
 absl::Status ParseLimits(const Reader& r, const json& l, LimitsSettings* out) {
   RETURN_IF_ERROR(r.OnlyKeys(l, "limits",
                              {"max_message_bytes", "max_context_bytes", "max_concurrent_builds",
-                              "max_streams_per_identity", "unary_deadline_seconds", "deadlines"}));
+                              "max_streams_per_identity", "max_calls_per_identity",
+                              "unary_deadline_seconds", "deadlines"}));
   RETURN_IF_ERROR(
       r.Integer(l, "limits", "max_message_bytes", 4096, int64_t{1} << 30, &out->max_message_bytes));
   RETURN_IF_ERROR(
@@ -232,6 +241,8 @@ absl::Status ParseLimits(const Reader& r, const json& l, LimitsSettings* out) {
       r.Integer(l, "limits", "max_concurrent_builds", 1, 1024, &out->max_concurrent_builds));
   RETURN_IF_ERROR(r.Integer(l, "limits", "max_streams_per_identity", 1, 100000,
                             &out->max_streams_per_identity));
+  RETURN_IF_ERROR(
+      r.Integer(l, "limits", "max_calls_per_identity", 1, 100000, &out->max_calls_per_identity));
   RETURN_IF_ERROR(r.Seconds(l, "limits", "unary_deadline_seconds", 0, &out->unary_deadline));
   if (auto it = l.find("deadlines"); it != l.end()) {
     if (!it->is_object()) return r.Error("limits.deadlines", "must be an object {RPC: seconds}");
@@ -373,12 +384,9 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   }
 
   ASSIGN_OR_RETURN(const json* auth, r.Object(doc, "", "auth"));
-  bool anonymous_set = false;
-  RETURN_IF_ERROR(ParseAuth(r, *auth, &c.security.auth, &anonymous_set));
-  if (!anonymous_set) {
-    c.security.auth.anonymous_role =
-        c.security.auth.tokens.empty() && !c.tls.enabled() ? Role::kAdmin : Role::kNone;
-  }
+  bool local_token_set = false;
+  RETURN_IF_ERROR(ParseAuth(r, *auth, &c.security.auth, &local_token_set));
+  if (!local_token_set) c.security.auth.local_token_file = DefaultLocalTokenFile(c.unix_socket);
 
   ASSIGN_OR_RETURN(const json* run, r.Object(doc, "", "run"));
   RETURN_IF_ERROR(ParseRun(r, *run, &c.security.policy));

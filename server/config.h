@@ -44,10 +44,16 @@ struct AuthSettings {
   std::map<std::string, Role> roles;
   // Role of callers on the unix socket that present no token.
   Role unix_socket_role = Role::kAdmin;
-  // Role of callers on plain TCP that present no credentials. Defaults to
-  // admin when no tokens and no TLS are configured (a loopback-only daemon),
-  // else none.
-  Role anonymous_role = Role::kAdmin;
+  // Role of callers on plain TCP that present no credentials. None unless
+  // the operator opts in (auth.anonymous_role; logged loudly): a TCP port
+  // cannot tell one local user from another.
+  Role anonymous_role = Role::kNone;
+  // auth.local_token_file (local_token.h); "" = no local token.
+  std::string local_token_file;
+  // SHA-256 of the local token, when dkd has one. Presented from loopback or
+  // the unix socket, it gives identity "unix" and unix_socket_role.
+  bool has_local_token = false;
+  std::array<unsigned char, 32> local_token_sha256{};
 };
 
 struct LimitsSettings {
@@ -55,6 +61,8 @@ struct LimitsSettings {
   int64_t max_context_bytes = 0;  // 0 = unlimited.
   int max_concurrent_builds = 4;
   int max_streams_per_identity = 128;
+  // Calls of any kind in progress per identity (streams included).
+  int max_calls_per_identity = 256;
   // Unary calls that arrive without a deadline get this one (0 = none).
   absl::Duration unary_deadline = absl::Minutes(10);
   // Per-RPC overrides by method name ("RunContainer"), streams included.

@@ -24,6 +24,7 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--tcp", {"listen.tcp", Kind::kString}},
       {"--insecure-tcp", {"listen.insecure_tcp", Kind::kBool}},
       {"--port-file", {"listen.port_file", Kind::kString}},
+      {"--local-token-file", {"auth.local_token_file", Kind::kString}},
       {"--tlscert", {"tls.cert", Kind::kString}},
       {"--tlskey", {"tls.key", Kind::kString}},
       {"--tlscacert", {"tls.client_ca", Kind::kString}},
@@ -36,6 +37,7 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--max-context-bytes", {"limits.max_context_bytes", Kind::kInt}},
       {"--max-message-bytes", {"limits.max_message_bytes", Kind::kInt}},
       {"--max-streams-per-identity", {"limits.max_streams_per_identity", Kind::kInt}},
+      {"--max-calls-per-identity", {"limits.max_calls_per_identity", Kind::kInt}},
       {"--audit-log", {"audit.file", Kind::kString}},
       {"--http", {"http.listen", Kind::kString}},
       {"--http-port-file", {"http.port_file", Kind::kString}},
@@ -68,11 +70,16 @@ Options:
                            "" disables)                        [listen.unix_socket]
   --unix-socket-group GRP  group owning the unix socket [listen.unix_socket_group]
   --tcp HOST:PORT          gRPC TCP listener (default 127.0.0.1:7575; "" disables;
-                           port 0 = any free). Non-loopback needs TLS and client
-                           authentication                              [listen.tcp]
+                           port 0 = any free). Callers need credentials (the
+                           local token on loopback). Non-loopback needs TLS and
+                           client authentication                       [listen.tcp]
   --insecure-tcp           allow plain TCP on a non-loopback address (DANGEROUS:
                            anyone who can connect is root)    [listen.insecure_tcp]
   --port-file PATH         write the bound TCP port to PATH     [listen.port_file]
+  --local-token-file PATH  the token loopback TCP callers present to get the
+                           unix socket's role; mode 0640, group of the socket
+                           (default: local-token next to the unix socket; ""
+                           disables)                    [auth.local_token_file]
   --tlscert FILE           TLS server certificate (PEM)                  [tls.cert]
   --tlskey FILE            TLS server key (PEM)                           [tls.key]
   --tlscacert FILE         CA that client certificates must chain to
@@ -90,6 +97,8 @@ Options:
   --max-context-bytes N       largest build context (default 0 = no limit)
   --max-message-bytes N       largest gRPC message (default 16 MiB)
   --max-streams-per-identity N   open streams per identity (default 128)
+  --max-calls-per-identity N     calls of any kind in progress per identity
+                                 (default 256)
   --audit-log FILE         audit log, one JSON line per mutating call
                            (default: the daemon log)                  [audit.file]
   --http HOST:PORT         /healthz, /readyz and /metrics (default

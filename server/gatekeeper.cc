@@ -7,7 +7,7 @@ namespace dkd::server {
 namespace {
 
 // A client-chosen request id is kept when it is short and plain.
-std::string PickRequestId(const grpc::ServerContext* context) {
+std::string PickRequestId(const grpc::ServerContextBase* context) {
   auto it = context->client_metadata().find("x-request-id");
   if (it != context->client_metadata().end()) {
     std::string id(it->second.data(), it->second.size());
@@ -92,9 +92,19 @@ std::shared_ptr<const SecuritySettings> Gatekeeper::settings() const {
 }
 
 void Gatekeeper::BeginShutdown() {
+  std::vector<std::function<void()>> hooks;
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    for (core::CancelToken* t : streams_open_) t->Cancel();
+    hooks = shutdown_hooks_;
+  }
+  for (const auto& hook : hooks) hook();
+}
+
+void Gatekeeper::OnShutdown(std::function<void()> hook) {
   absl::MutexLock lock(&mu_);
-  shutting_down_ = true;
-  for (core::CancelToken* t : streams_open_) t->Cancel();
+  shutdown_hooks_.push_back(std::move(hook));
 }
 
 bool Gatekeeper::RegisterStream(core::CancelToken* token) {
@@ -129,7 +139,7 @@ void Gatekeeper::UnregisterBuild(const grpc::ServerContextBase* context) {
   builds_open_.erase(context);
 }
 
-GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContext* context,
+GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContextBase* context,
                          const std::string& full_method)
     : gatekeeper_(gatekeeper),
       context_(context),
@@ -137,7 +147,7 @@ GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContext* context,
       method_(ShortMethodName(full_method)),
       rule_(FindMethodRule(full_method)),
       settings_(gatekeeper->settings()),
-      request_id_(PickRequestId(context)),
+      request_id_(std::in_place, PickRequestId(context)),
       request_id_value_(CurrentRequestId()),
       started_(absl::Now()) {
   context_->AddInitialMetadata("x-request-id", request_id_value_);
@@ -178,6 +188,15 @@ grpc::Status GuardedCall::Admit() {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
   }
   const LimitsSettings& limits = settings_->limits;
+  if (!gatekeeper_->calls().TryAcquire(caller_.identity, limits.max_calls_per_identity)) {
+    gatekeeper_->metrics().RecordLimitRejection("max_calls_per_identity");
+    outcome_ = "denied";
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("limits.max_calls_per_identity: identity \"", caller_.identity,
+                     "\" already has ", limits.max_calls_per_identity, " calls in progress"));
+  }
+  call_counted_ = true;
   if (rule_->stream) {
     if (!gatekeeper_->streams().TryAcquire(caller_.identity, limits.max_streams_per_identity)) {
       gatekeeper_->metrics().RecordLimitRejection("max_streams_per_identity");
@@ -200,8 +219,10 @@ grpc::Status GuardedCall::Admit() {
       gpr_time_cmp(context_->raw_deadline(), gpr_inf_future(context_->raw_deadline().clock_type)) !=
       0;
   if (deadline > absl::ZeroDuration() && !client_deadline) {
-    deadline_handle_ = gatekeeper_->watchdog().Arm(context_, absl::Now() + deadline,
-                                                   [this] { deadline_expired_ = true; });
+    deadline_handle_ = gatekeeper_->watchdog().Arm(context_, absl::Now() + deadline, [this] {
+      deadline_expired_ = true;
+      if (on_deadline_) on_deadline_();
+    });
   }
   admitted_ = true;
   outcome_ = "ok";
@@ -211,6 +232,7 @@ grpc::Status GuardedCall::Admit() {
 grpc::Status GuardedCall::Finish(grpc::Status status) {
   if (finished_) return status;
   finished_ = true;
+  ScopedRequestId scope(request_id_value_);
   if (deadline_handle_ != 0) gatekeeper_->watchdog().Disarm(deadline_handle_);
   if (deadline_expired_) {
     gatekeeper_->metrics().RecordLimitRejection("deadline");
@@ -218,6 +240,7 @@ grpc::Status GuardedCall::Finish(grpc::Status status) {
         grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                      absl::StrCat(deadline_key_, ": the call ran past dkd's default deadline"));
   }
+  if (call_counted_) gatekeeper_->calls().Release(caller_.identity);
   if (stream_counted_) {
     gatekeeper_->streams().Release(caller_.identity);
     gatekeeper_->metrics().streams_in_flight().Decrement();

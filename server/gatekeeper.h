@@ -4,7 +4,8 @@
 // A GuardedCall, created first thing in every guarded handler, gives the
 // call a request id (returned as `x-request-id` initial metadata and put on
 // every log line), authenticates the caller, checks the role the RPC needs,
-// counts the stream against the caller's cap and arms the default deadline.
+// counts the call (and a stream again) against the caller's caps and arms the
+// default deadline.
 // Finish() records metrics and, for mutating RPCs and refused calls, an audit
 // line. Settings are an immutable snapshot swapped on reload: a call keeps the
 // snapshot it started with, so reloads never disturb open streams.
@@ -14,9 +15,12 @@
 #include <grpcpp/server_context.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -51,12 +55,16 @@ class Gatekeeper {
   Metrics& metrics() { return *metrics_; }
   AuditLog& audit() { return *audit_; }
   BuildQueue& builds() { return builds_; }
+  StreamCounter& calls() { return calls_; }
   StreamCounter& streams() { return streams_; }
   DeadlineWatchdog& watchdog() { return watchdog_; }
 
-  // New calls are refused with UNAVAILABLE, and every registered long-lived
-  // stream's token is cancelled so it ends with a clean status.
+  // New calls are refused with UNAVAILABLE, every registered long-lived
+  // stream's token is cancelled so it ends with a clean status, and every
+  // hook added by OnShutdown runs.
   void BeginShutdown();
+  // Runs `hook` in BeginShutdown (for calls that hold no thread to cancel).
+  void OnShutdown(std::function<void()> hook);
   bool shutting_down() const { return shutting_down_.load(); }
   // Returns false (and does not register) when shutdown has begun.
   bool RegisterStream(core::CancelToken* token);
@@ -71,12 +79,14 @@ class Gatekeeper {
   Metrics* metrics_;
   AuditLog* audit_;
   BuildQueue builds_;
+  StreamCounter calls_;
   StreamCounter streams_;
   DeadlineWatchdog watchdog_;
   std::atomic<bool> shutting_down_{false};
   mutable absl::Mutex mu_;
   std::shared_ptr<const SecuritySettings> settings_ ABSL_GUARDED_BY(mu_);
   std::set<core::CancelToken*> streams_open_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> shutdown_hooks_ ABSL_GUARDED_BY(mu_);
   std::map<const grpc::ServerContextBase*, std::shared_ptr<BuildCallState>> builds_open_
       ABSL_GUARDED_BY(mu_);
 };
@@ -84,9 +94,13 @@ class Gatekeeper {
 // The canonical name of a gRPC status code ("PERMISSION_DENIED").
 const char* StatusCodeName(grpc::StatusCode code);
 
+// A sync handler keeps its GuardedCall on its stack. A callback handler may
+// finish on another thread: it calls DetachFromThread() before returning, and
+// Finish() then logs under the call's request id wherever it runs.
 class GuardedCall {
  public:
-  GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContext* context, const std::string& full_method);
+  GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContextBase* context,
+              const std::string& full_method);
   ~GuardedCall();
   GuardedCall(const GuardedCall&) = delete;
   GuardedCall& operator=(const GuardedCall&) = delete;
@@ -97,6 +111,12 @@ class GuardedCall {
   grpc::Status Finish(grpc::Status status);
 
   void set_target(std::string target) { target_ = std::move(target); }
+  // Runs when dkd's default deadline for the call passes, on the watchdog
+  // thread and under its lock: it must not call Finish() itself. Set before
+  // Admit().
+  void set_on_deadline(std::function<void()> f) { on_deadline_ = std::move(f); }
+  // Restores the creating thread's request id; see the class comment.
+  void DetachFromThread() { request_id_.reset(); }
   const Caller& caller() const { return caller_; }
   const SecuritySettings& settings() const { return *settings_; }
   // True when ownership is off or the caller is admin.
@@ -105,19 +125,21 @@ class GuardedCall {
 
  private:
   Gatekeeper* gatekeeper_;
-  grpc::ServerContext* context_;
+  grpc::ServerContextBase* context_;
   const std::string full_method_;
   const std::string method_;
   const MethodRule* rule_;
   std::shared_ptr<const SecuritySettings> settings_;
-  ScopedRequestId request_id_;
+  std::optional<ScopedRequestId> request_id_;
   std::string request_id_value_;
   const absl::Time started_;
   Caller caller_;
   std::string target_;
   std::string outcome_ = "unauthenticated";
   bool admitted_ = false;
+  bool call_counted_ = false;
   bool stream_counted_ = false;
+  std::function<void()> on_deadline_;
   uint64_t deadline_handle_ = 0;
   std::string deadline_key_;
   std::atomic<bool> deadline_expired_{false};

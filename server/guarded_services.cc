@@ -6,6 +6,7 @@
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
 #include "server/status_map.h"
+#include "server/wait_reactor.h"
 
 namespace dkd::server {
 namespace {
@@ -55,7 +56,12 @@ grpc::Status EndOfStream(Gatekeeper* gatekeeper, grpc::ServerContext* context,
 GuardedDockerManager::GuardedDockerManager(DockerManagerService* inner,
                                            std::shared_ptr<core::DockerManager> manager,
                                            Gatekeeper* gatekeeper)
-    : inner_(inner), manager_(std::move(manager)), gatekeeper_(gatekeeper) {}
+    : inner_(inner),
+      manager_(std::move(manager)),
+      gatekeeper_(gatekeeper),
+      waiter_(std::make_unique<ContainerWaiter>(manager_)) {
+  gatekeeper_->OnShutdown([w = waiter_.get()] { w->Shutdown(); });
+}
 
 grpc::Status GuardedDockerManager::CheckOwner(const GuardedCall& call, const std::string& id) {
   if (call.sees_everything()) return grpc::Status::OK;
@@ -163,14 +169,12 @@ grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,
              });
 }
 
-grpc::Status GuardedDockerManager::WaitContainer(grpc::ServerContext* context,
-                                                 const dkd::v1::WaitContainerRequest* request,
-                                                 dkd::v1::WaitContainerResponse* response) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "WaitContainer"), request->id(),
-             [&](GuardedCall& call) {
-               grpc::Status s = CheckOwner(call, request->id());
-               return s.ok() ? inner_->WaitContainer(context, request, response) : s;
-             });
+grpc::ServerUnaryReactor* GuardedDockerManager::WaitContainer(
+    grpc::CallbackServerContext* context, const dkd::v1::WaitContainerRequest* request,
+    dkd::v1::WaitContainerResponse* response) {
+  return StartWaitContainer(
+      gatekeeper_, waiter_.get(), context, request, response,
+      [this](const GuardedCall& call, const std::string& id) { return CheckOwner(call, id); });
 }
 
 grpc::Status GuardedDockerManager::ListContainers(grpc::ServerContext* context,

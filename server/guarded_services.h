@@ -10,7 +10,9 @@
 // list/inspect/wait/logs/stop/remove see only the caller's own containers and
 // others are NOT_FOUND), the build queue (BuildEvent.queued while waiting for
 // a slot), the build context limit, and streams that end with UNAVAILABLE
-// "dkd is shutting down" when dkd stops. Thread-safe.
+// "dkd is shutting down" when dkd stops. WaitContainer is served with gRPC's
+// callback API from a ContainerWaiter, so a waiting call holds no thread.
+// Thread-safe.
 #pragma once
 
 #include <memory>
@@ -20,6 +22,7 @@
 #include "dkd/v1/docker_manager.grpc.pb.h"
 #include "dkd/v1/image_optimizer.grpc.pb.h"
 #include "server/build_generator_service.h"
+#include "server/container_waiter.h"
 #include "server/docker_manager_service.h"
 #include "server/gatekeeper.h"
 #include "server/image_optimizer_service.h"
@@ -29,7 +32,8 @@ namespace dkd::server {
 // The label that records who created a container.
 using core::kOwnerLabel;
 
-class GuardedDockerManager final : public dkd::v1::DockerManager::Service {
+class GuardedDockerManager final : public dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
+                                       dkd::v1::DockerManager::Service> {
  public:
   GuardedDockerManager(DockerManagerService* inner, std::shared_ptr<core::DockerManager> manager,
                        Gatekeeper* gatekeeper);
@@ -49,9 +53,9 @@ class GuardedDockerManager final : public dkd::v1::DockerManager::Service {
   grpc::Status RunContainer(grpc::ServerContext* context,
                             const dkd::v1::RunContainerRequest* request,
                             dkd::v1::RunContainerResponse* response) override;
-  grpc::Status WaitContainer(grpc::ServerContext* context,
-                             const dkd::v1::WaitContainerRequest* request,
-                             dkd::v1::WaitContainerResponse* response) override;
+  grpc::ServerUnaryReactor* WaitContainer(grpc::CallbackServerContext* context,
+                                          const dkd::v1::WaitContainerRequest* request,
+                                          dkd::v1::WaitContainerResponse* response) override;
   grpc::Status ListContainers(grpc::ServerContext* context,
                               const dkd::v1::ListContainersRequest* request,
                               dkd::v1::ListContainersResponse* response) override;
@@ -88,6 +92,7 @@ class GuardedDockerManager final : public dkd::v1::DockerManager::Service {
   DockerManagerService* inner_;
   std::shared_ptr<core::DockerManager> manager_;
   Gatekeeper* gatekeeper_;
+  std::unique_ptr<ContainerWaiter> waiter_;
 };
 
 class GuardedBuildGenerator final : public dkd::v1::BuildGenerator::Service {

@@ -82,7 +82,16 @@ DeadlineWatchdog::~DeadlineWatchdog() {
   thread_.join();
 }
 
-uint64_t DeadlineWatchdog::Arm(grpc::ServerContext* context, absl::Time deadline,
+namespace {
+
+// Sync calls carry a CancelWatcher that stops their engine work.
+const grpc::ServerContext* SyncContext(const grpc::ServerContextBase* context) {
+  return dynamic_cast<const grpc::ServerContext*>(context);
+}
+
+}  // namespace
+
+uint64_t DeadlineWatchdog::Arm(grpc::ServerContextBase* context, absl::Time deadline,
                                std::function<void()> on_expire) {
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_++;
@@ -94,7 +103,7 @@ void DeadlineWatchdog::Disarm(uint64_t handle) {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(handle);
   if (it == entries_.end()) return;
-  ClearDeadlineExpired(it->second.context);
+  if (auto* sync = SyncContext(it->second.context)) ClearDeadlineExpired(sync);
   entries_.erase(it);
 }
 
@@ -107,13 +116,13 @@ void DeadlineWatchdog::Loop() {
         // Running under the lock keeps the context alive: Disarm, which the
         // call runs before it ends, waits for us.
         it->second.on_expire();
-        MarkDeadlineExpired(it->second.context);
+        if (auto* sync = SyncContext(it->second.context)) MarkDeadlineExpired(sync);
         it->second.expired = true;
         it->second.deadline = now + kHardCutAfter;
         ++it;
       } else if (it->second.deadline <= now) {
         it->second.context->TryCancel();  // IsCancelled() holds from now on.
-        ClearDeadlineExpired(it->second.context);
+        if (auto* sync = SyncContext(it->second.context)) ClearDeadlineExpired(sync);
         it = entries_.erase(it);
       } else {
         ++it;

@@ -52,10 +52,10 @@ class BuildQueue {
   std::map<uint64_t, bool> waiting_ ABSL_GUARDED_BY(mu_);  // Tickets in arrival order.
 };
 
-// Open streams per identity.
+// Calls (or open streams) in progress per identity.
 class StreamCounter {
  public:
-  // True (and counted) when `identity` has fewer than `max` open streams.
+  // True (and counted) when `identity` has fewer than `max` in progress.
   bool TryAcquire(const std::string& identity, int max);
   void Release(const std::string& identity);
 
@@ -75,13 +75,16 @@ class DeadlineWatchdog {
   // expired (MarkDeadlineExpired), so engine work behind a CancelWatcher stops
   // and the call can end with DEADLINE_EXCEEDED; a call still running
   // kHardCutAfter later is cancelled outright.
-  uint64_t Arm(grpc::ServerContext* context, absl::Time deadline, std::function<void()> on_expire);
+  // `context` may be a sync or a callback call's; only sync calls (the ones
+  // with a CancelWatcher) are marked expired.
+  uint64_t Arm(grpc::ServerContextBase* context, absl::Time deadline,
+               std::function<void()> on_expire);
   void Disarm(uint64_t handle);
   static constexpr absl::Duration kHardCutAfter = absl::Seconds(2);
 
  private:
   struct Entry {
-    grpc::ServerContext* context;
+    grpc::ServerContextBase* context;
     absl::Time deadline;
     std::function<void()> on_expire;
     bool expired = false;  // on_expire ran; the next time is the hard cut.

@@ -1,6 +1,5 @@
 // dkd: configuration, logging, signals and server start-up. Everything else
 // lives in the services, the gatekeeper and core/.
-#include <grp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -8,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -35,7 +35,9 @@
 #include "server/http_endpoints.h"
 #include "server/image_optimizer_service.h"
 #include "server/listen_address.h"
+#include "server/local_token.h"
 #include "server/logging.h"
+#include "server/malformed_request_interceptor.h"
 #include "server/metrics.h"
 #include "server/systemd_notify.h"
 #include "server/version.h"
@@ -100,30 +102,34 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   return grpc::SslServerCredentials(options);
 }
 
-absl::Status SetSocketGroup(const std::string& path, const std::string& group) {
-  if (group.empty()) return absl::OkStatus();
-  gid_t gid = 0;
-  unsigned numeric = 0;
-  if (absl::SimpleAtoi(group, &numeric)) {
-    gid = numeric;
-  } else {
-    struct group* g = getgrnam(group.c_str());
-    if (g == nullptr) {
-      return absl::InvalidArgumentError("config key listen.unix_socket_group: no group \"" + group +
-                                        "\"");
-    }
-    gid = g->gr_gid;
-  }
-  if (chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
-    return absl::FailedPreconditionError("listen.unix_socket_group: cannot give " + path +
-                                         " to group " + group + ": " + std::strerror(errno));
-  }
-  return absl::OkStatus();
-}
-
 constexpr char kInsecureWarning[] =
     "INSECURE: plain TCP on {} with listen.insecure_tcp: anyone who can reach this address "
     "controls the Docker Engine, which is root on this host";
+constexpr char kAnonymousWarning[] =
+    "INSECURE: auth.anonymous_role is {}: every local user (and anyone who can reach {}) gets "
+    "that role without credentials, whatever the unix socket's permissions say";
+
+// Creates or loads the local token and puts its hash in `auth`.
+absl::Status SetUpLocalToken(const server::DaemonConfig& config, server::AuthSettings* auth) {
+  auto gid = server::ResolveSocketGroup(config.unix_socket_group);
+  if (!gid.ok()) return gid.status();
+  auto token = server::LoadOrCreateLocalToken(auth->local_token_file, *gid);
+  if (!token.ok()) return token.status();
+  const std::string hash = server::Sha256Hex(*token);
+  for (size_t i = 0; i < auth->local_token_sha256.size(); ++i) {
+    auth->local_token_sha256[i] =
+        static_cast<unsigned char>(std::stoi(hash.substr(i * 2, 2), nullptr, 16));
+  }
+  auth->has_local_token = true;
+  return absl::OkStatus();
+}
+
+// A reload keeps the token dkd started with (the file is not re-read).
+void KeepLocalToken(const server::AuthSettings& running, server::AuthSettings* reloaded) {
+  reloaded->local_token_file = running.local_token_file;
+  reloaded->has_local_token = running.has_local_token;
+  reloaded->local_token_sha256 = running.local_token_sha256;
+}
 
 }  // namespace
 
@@ -197,6 +203,21 @@ int main(int argc, char** argv) {
     tcp_credentials = *creds;
   }
 
+  // Plain TCP callers authenticate; on loopback, with the local token.
+  const bool plain_tcp = !config.tcp.empty() && !config.tls.enabled();
+  if (!config.tcp.empty() && !config.security.auth.local_token_file.empty()) {
+    if (absl::Status s = SetUpLocalToken(config, &config.security.auth); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    spdlog::info("local token for loopback TCP callers in {} (mode 0640, group of the socket)",
+                 config.security.auth.local_token_file);
+  }
+  const bool anonymous = plain_tcp && config.security.auth.anonymous_role != server::Role::kNone;
+  if (anonymous) {
+    spdlog::critical(kAnonymousWarning, server::RoleName(config.security.auth.anonymous_role),
+                     config.tcp);
+  }
+
   server::Metrics metrics;
   server::AuditLog audit(config.audit_file);
   if (absl::Status s = audit.Open(); !s.ok()) return Fail(std::string(s.message()));
@@ -224,6 +245,7 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<server::MalformedRequestInterceptorFactory>());
   interceptors.push_back(std::make_unique<server::BuildContextInterceptorFactory>(&gatekeeper));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   int tcp_port = 0;
@@ -252,7 +274,7 @@ int main(int argc, char** argv) {
   for (const auto& l : listeners) {
     if (l.is_unix) {
       chmod(l.path.c_str(), 0660);
-      if (absl::Status s = SetSocketGroup(l.path, config.unix_socket_group); !s.ok()) {
+      if (absl::Status s = server::SetSocketGroup(l.path, config.unix_socket_group); !s.ok()) {
         return Fail(std::string(s.message()));
       }
       spdlog::info("listening on unix://{} (role {} for callers without a token)", l.path,
@@ -298,11 +320,15 @@ int main(int argc, char** argv) {
   std::mutex warn_mu;
   std::condition_variable warn_cv;
   bool stopping = false;
+  std::atomic<server::Role> anonymous_role{config.security.auth.anonymous_role};
   std::thread warn_thread([&] {
-    if (!insecure_remote) return;
+    if (!plain_tcp) return;
     std::unique_lock<std::mutex> lock(warn_mu);
     while (!warn_cv.wait_for(lock, std::chrono::minutes(5), [&] { return stopping; })) {
-      spdlog::critical(kInsecureWarning, config.tcp);
+      if (insecure_remote) spdlog::critical(kInsecureWarning, config.tcp);
+      if (const server::Role role = anonymous_role.load(); role != server::Role::kNone) {
+        spdlog::critical(kAnonymousWarning, server::RoleName(role), config.tcp);
+      }
     }
   });
 
@@ -329,6 +355,12 @@ int main(int argc, char** argv) {
           }
           server::ConfigureLogging(reloaded->log_level, config.log_format);
           manager->SetPolicy(EffectivePolicy(*reloaded, *engine_address));
+          KeepLocalToken(config.security.auth, &reloaded->security.auth);
+          if (plain_tcp && reloaded->security.auth.anonymous_role != server::Role::kNone) {
+            spdlog::critical(kAnonymousWarning,
+                             server::RoleName(reloaded->security.auth.anonymous_role), config.tcp);
+          }
+          anonymous_role = reloaded->security.auth.anonymous_role;
           gatekeeper.Update(reloaded->security);
           if (absl::Status s = audit.Open(); !s.ok()) spdlog::error("{}", std::string(s.message()));
           spdlog::info("configuration reloaded: {} tokens, {} role entries",

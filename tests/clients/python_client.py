@@ -36,7 +36,14 @@ def main() -> int:
     health_grpc = importlib.import_module("dkd_std.health_pb2_grpc")
 
     channel = grpc.insecure_channel(target)
-    ping = dm_grpc.DockerManagerStub(channel).Ping(dm_pb2.PingRequest(), timeout=10)
+    # dkd wants credentials on TCP; on loopback its local token will do.
+    metadata = []
+    token_file = os.environ.get("DKD_TOKEN_FILE")
+    if token_file:
+        with open(token_file) as f:
+            metadata.append(("authorization", "Bearer " + f.read().strip()))
+    ping = dm_grpc.DockerManagerStub(channel).Ping(dm_pb2.PingRequest(), timeout=10,
+                                                   metadata=metadata)
     if not ping.engine_version or not ping.api_version:
         print(f"Ping answered without versions: {ping}")
         return 1

@@ -12,4 +12,6 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 200); do [ -s "$dir/port" ] && break; sleep 0.05; done
 [ -s "$dir/port" ] || { cat "$dir/log"; echo "dkd did not start"; exit 1; }
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
-"$py" "$(dirname "$0")/python_client.py" "$proto" "127.0.0.1:$(cat "$dir/port")"
+# Loopback TCP needs dkd's local token (created next to the socket).
+DKD_TOKEN_FILE="$dir/local-token" "$py" "$(dirname "$0")/python_client.py" "$proto" \
+  "127.0.0.1:$(cat "$dir/port")"

@@ -58,6 +58,10 @@ TEST_F(DaemonTest, PingReportsEngineVersionOverUnixAndTcp) {
   for (const std::string& target : {daemon_->unix_target(), daemon_->tcp_target()}) {
     auto stub = dkd::v1::DockerManager::NewStub(Channel(target));
     grpc::ClientContext ctx;
+    // Loopback TCP callers present the local token (a unix-socket caller needs none).
+    if (target == daemon_->tcp_target()) {
+      ctx.AddMetadata("authorization", "Bearer " + daemon_->LocalToken());
+    }
     dkd::v1::PingResponse resp;
     grpc::Status s = stub->Ping(&ctx, dkd::v1::PingRequest(), &resp);
     ASSERT_TRUE(s.ok()) << target << ": " << s.error_message();

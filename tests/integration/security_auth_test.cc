@@ -79,6 +79,42 @@ TEST_F(MutualTlsTest, ValidCertificateIdentityGetsItsRole) {
   EXPECT_NE(s.error_message().find("has role none"), std::string::npos) << s.error_message();
 }
 
+// One rule: the identity is the subject CN when there is one, else the first
+// SAN, and only that name's role counts.
+TEST(CertificateIdentityTest, CnWinsOverSansAndOnlyTheFirstSanStandsInForAMissingCn) {
+  TestPki pki({});
+  pki.AddClient("cn-nobody-san-admin", "/CN=nobody", "subjectAltName=DNS:ops-admin");
+  pki.AddClient("no-cn-san-admin", "/O=dkd-test", "subjectAltName=DNS:ops-admin");
+  pki.AddClient("no-cn-second-san-admin", "/O=dkd-test", "subjectAltName=DNS:nobody,DNS:ops-admin");
+  pki.AddClient("no-cn-uri-then-admin", "/O=dkd-test",
+                "subjectAltName=URI:spiffe://x/nobody,DNS:ops-admin");
+  pki.AddClient("cn-admin-san-nobody", "/CN=ops-admin", "subjectAltName=DNS:nobody");
+  ASSERT_TRUE(pki.ok());
+  auto d =
+      StartDaemon({"", {}, TlsConfig(pki, true, R"(,"auth":{"roles":{"ops-admin":"admin"}})")});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto as = [&](const std::string& who) {
+    return TlsChannel((*d)->tcp_target(), pki.Cert("ca"), pki.Cert(who), pki.Key(who));
+  };
+  const std::string run = "/dkd.v1.DockerManager/RunContainer";
+  // The attack: CN=nobody borrowing the role of its SAN.
+  grpc::Status s = CallByName(as("cn-nobody-san-admin"), run);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("\"nobody\" has role none"), std::string::npos)
+      << s.error_message();
+  // No CN: the first SAN is the identity, whatever later SANs say.
+  for (const char* who : {"no-cn-second-san-admin", "no-cn-uri-then-admin"}) {
+    s = CallByName(as(who), run);
+    EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << who << ": " << s.error_message();
+  }
+  // Allowed neighbours: the same SAN as the first name, or the CN itself,
+  // gets past authorization (the empty request then fails validation).
+  for (const char* who : {"no-cn-san-admin", "cn-admin-san-nobody"}) {
+    s = CallByName(as(who), run);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << who << ": " << s.error_message();
+  }
+}
+
 TEST_F(MutualTlsTest, DkctlConnectsWithTlsFlags) {
   CommandResult r =
       RunCommand({DKCTL_BINARY, "--host", daemon_->tcp_host(), "--tlscacert", pki_->Cert("ca"),

@@ -43,6 +43,12 @@ class TestPki {
     Leaf("mallory", "otherca", "alice", "extendedKeyUsage=clientAuth");
   }
   ~TestPki() { RunCommand({"rm", "-rf", dir_}); }
+  // Another client certificate signed by the CA, with any subject
+  // ("/CN=nobody", "/O=no-cn") and extensions, one per line
+  // ("subjectAltName=DNS:ops-admin").
+  void AddClient(const std::string& file, const std::string& subject, const std::string& ext) {
+    Leaf(file, "ca", subject, ext + "\nextendedKeyUsage=clientAuth", /*full_subject=*/true);
+  }
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
   std::string Cert(const std::string& name) const { return Path(name + ".pem"); }
   std::string Key(const std::string& name) const { return Path(name + ".key"); }
@@ -64,10 +70,11 @@ class TestPki {
              "/CN=" + name + "-test"});
   }
   void Leaf(const std::string& file, const std::string& ca, const std::string& cn,
-            const std::string& ext) {
+            const std::string& ext, bool full_subject = false) {
     std::ofstream(Path(file + ".ext")) << ext << "\n";
     Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", Key(file), "-out", Path(file + ".csr"), "-subj", "/CN=" + cn});
+             "-keyout", Key(file), "-out", Path(file + ".csr"), "-subj",
+             full_subject ? cn : "/CN=" + cn});
     Openssl({"x509", "-req", "-in", Path(file + ".csr"), "-CA", Cert(ca), "-CAkey", Key(ca),
              "-CAcreateserial", "-out", Cert(file), "-days", "2", "-extfile", Path(file + ".ext")});
   }
@@ -107,11 +114,13 @@ inline std::shared_ptr<grpc::Channel> TlsChannel(const std::string& target, cons
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(o), args);
 }
 
-// Calls `method` ("/dkd.v1.DockerManager/Ping") with one empty request
-// message, reads every response, and returns the final status.
-inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
-                               const std::string& method, const std::string& token = "",
-                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+// Calls `method` ("/dkd.v1.DockerManager/Ping") with one request message of
+// raw bytes `payload` (which need not be a valid message), reads every
+// response, and returns the final status.
+inline grpc::Status CallWithPayload(const std::shared_ptr<grpc::Channel>& channel,
+                                    const std::string& method, const std::string& payload,
+                                    const std::string& token = "",
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
@@ -122,8 +131,8 @@ inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
   bool ok = false;
   call->StartCall(reinterpret_cast<void*>(1));
   cq.Next(&tag, &ok);
-  grpc::Slice empty("");
-  grpc::ByteBuffer request(&empty, 1);
+  grpc::Slice bytes(payload);
+  grpc::ByteBuffer request(&bytes, 1);
   call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
   cq.Next(&tag, &ok);
   grpc::ByteBuffer response;
@@ -138,6 +147,13 @@ inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
   while (cq.Next(&tag, &ok)) {
   }
   return status;
+}
+
+// Calls `method` with one empty request message (see CallWithPayload).
+inline grpc::Status CallByName(const std::shared_ptr<grpc::Channel>& channel,
+                               const std::string& method, const std::string& token = "",
+                               std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  return CallWithPayload(channel, method, "", token, timeout);
 }
 
 // Config JSON with one token per (identity, role); token text is

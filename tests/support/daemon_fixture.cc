@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -23,6 +24,16 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// tcp_host() -> local_token_file() of the running daemons, for Dkctl().
+std::mutex& TokenFilesMu() {
+  static std::mutex mu;
+  return mu;
+}
+std::map<std::string, std::string>& TokenFiles() {
+  static auto* files = new std::map<std::string, std::string>();
+  return *files;
 }
 
 int WaitStatusToCode(int status) {
@@ -106,6 +117,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
     std::string port = ReadFile(port_file);
     if (!port.empty()) {
       d->port_ = std::atoi(port.c_str());
+      std::lock_guard<std::mutex> lock(TokenFilesMu());
+      TokenFiles()[d->tcp_host()] = d->local_token_file();
       return d;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -115,10 +128,20 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(
 
 std::string DaemonProcess::Log() const { return ReadFile(dir_ + "/dkd.log"); }
 
+std::string DaemonProcess::LocalToken() const {
+  std::string t = ReadFile(local_token_file());
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
 int DaemonProcess::http_port() const { return std::atoi(ReadFile(dir_ + "/http-port").c_str()); }
 
 int DaemonProcess::Stop(int sig) {
   if (pid_ <= 0) return -1;
+  {
+    std::lock_guard<std::mutex> lock(TokenFilesMu());
+    TokenFiles().erase(tcp_host());
+  }
   kill(pid_, sig);
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -184,7 +207,14 @@ CommandResult Dkctl(const std::string& host, const std::vector<std::string>& arg
                     const std::string& input) {
   std::vector<std::string> argv = {DKCTL_BINARY, "--host", host};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, {}, input);
+  std::map<std::string, std::string> env;
+  {
+    std::lock_guard<std::mutex> lock(TokenFilesMu());
+    if (auto it = TokenFiles().find(host); it != TokenFiles().end()) {
+      env["DKD_TOKEN_FILE"] = it->second;
+    }
+  }
+  return RunCommand(argv, env, input);
 }
 
 }  // namespace dkd::testing

@@ -4,7 +4,10 @@
 // Each DaemonProcess gets its own temporary directory (short path, for the
 // 108-byte unix socket limit), a unix socket, and a TCP port on 127.0.0.1
 // chosen by the kernel. Readiness is the port file dkd writes once listening;
-// there are no fixed sleeps.
+// there are no fixed sleeps. dkd keeps its local token (the credential of
+// loopback TCP callers) next to the socket; Dkctl() hands its path to dkctl
+// as DKD_TOKEN_FILE for the TCP host of a running DaemonProcess, as a member
+// of the socket's group would have it.
 #pragma once
 
 #include <sys/types.h>
@@ -44,6 +47,10 @@ class DaemonProcess {
   std::string unix_host() const { return "unix://" + socket_path_; }
   std::string tcp_host() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
+  // The local token file dkd created (by default next to its socket), and
+  // the token it holds ("" when unreadable).
+  std::string local_token_file() const { return dir_ + "/local-token"; }
+  std::string LocalToken() const;
   std::string Log() const;
   // The port of /healthz, /readyz and /metrics (bound on 127.0.0.1).
   int http_port() const;
@@ -71,7 +78,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {},
                          const std::string& input = "");
 
-// Runs dkctl (the built binary) against `host`.
+// Runs dkctl (the built binary) against `host`; DKD_TOKEN_FILE is set when
+// `host` is the TCP host of a running DaemonProcess.
 CommandResult Dkctl(const std::string& host, const std::vector<std::string>& args,
                     const std::string& input = "");
 

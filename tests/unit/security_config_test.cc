@@ -16,14 +16,47 @@ absl::StatusOr<DaemonConfig> Parse(const std::string& text) {
   return ParseConfig(nlohmann::json::parse(text), ConfigOverrides());
 }
 
-TEST(SecurityConfigTest, DefaultsKeepLocalCallersAdminAndPolicyStrict) {
+TEST(SecurityConfigTest, DefaultsGiveTheSocketAdminAndAnonymousTcpNothing) {
   auto c = Parse("{}");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->security.auth.unix_socket_role, Role::kAdmin);
-  EXPECT_EQ(c->security.auth.anonymous_role, Role::kAdmin);
+  // A TCP port cannot tell local users apart: anonymous callers get nothing,
+  // with or without tokens and TLS configured.
+  EXPECT_EQ(c->security.auth.anonymous_role, Role::kNone);
+  EXPECT_EQ(c->security.auth.local_token_file, "/run/dkd/local-token");
   EXPECT_TRUE(c->security.policy.bind_roots.empty());
   EXPECT_FALSE(c->security.policy.allow_privileged);
   EXPECT_FALSE(c->security.ownership);
+}
+
+TEST(SecurityConfigTest, LocalTokenFileFollowsTheSocketAndAnonymousAccessIsOptIn) {
+  auto c = Parse(R"({"listen": {"unix_socket": "/srv/x/dkd.sock"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->security.auth.local_token_file, "/srv/x/local-token");
+  c = Parse(R"({"listen": {"unix_socket": ""}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->security.auth.local_token_file, "/run/dkd/local-token");
+  c = Parse(R"({"auth": {"local_token_file": ""}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->security.auth.local_token_file, "");
+  c = Parse(R"({"auth": {"anonymous_role": "read"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->security.auth.anonymous_role, Role::kRead);
+  auto bad = Parse(R"({"auth": {"local_token_file": "relative/token"}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("auth.local_token_file"), std::string::npos);
+}
+
+TEST(SecurityConfigTest, LoopbackPeersAreTheOnlyOnesTheLocalTokenWorksFrom) {
+  for (const char* peer : {"ipv4:127.0.0.1:5000", "ipv4:127.1.2.3:1", "ipv6:[::1]:5000",
+                           "ipv6:[::ffff:127.0.0.1]:5000"}) {
+    EXPECT_TRUE(IsLoopbackPeer(peer)) << peer;
+  }
+  for (const char* peer :
+       {"ipv4:10.0.0.1:5000", "ipv4:128.0.0.1:1", "ipv6:[::2]:5000", "ipv6:[::ffff:10.0.0.1]:1",
+        "ipv6:[fe80::1]:1", "unix:/x", "", "ipv4:1127.0.0.1:1"}) {
+    EXPECT_FALSE(IsLoopbackPeer(peer)) << peer;
+  }
 }
 
 TEST(SecurityConfigTest, TokensMakeAnonymousTcpCallersRoleNone) {
