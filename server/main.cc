@@ -287,8 +287,6 @@ int main(int argc, char** argv) {
       if (insecure_remote) spdlog::critical(kInsecureWarning, l.GrpcUri());
     }
   }
-  WritePortFile(config.port_file, tcp_port);
-
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   server::EngineMonitor monitor(
       engine, config.health_interval,
@@ -313,6 +311,8 @@ int main(int argc, char** argv) {
       spdlog::warn("{}; HTTP endpoints disabled", std::string(port.status().message()));
     }
   }
+  // Written last, so whoever waits for it finds every listener up.
+  WritePortFile(config.port_file, tcp_port);
   spdlog::info("dkd {} ready; engine {}", server::kDaemonVersion, engine_address->ToString());
   server::NotifyReady("serving");
 
