@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -193,6 +194,14 @@ TEST(LocalTokenFileTest, TokenSurvivesRestartsButNotAModeThatExposedIt) {
   auto tcp = PlainChannel((*d)->tcp_target());
   EXPECT_EQ(CallByName(tcp, kPing, first.substr(0, 64)).error_code(), StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(CallByName(tcp, kPing, second.substr(0, 64)).ok());
+  // A reload (SIGHUP) keeps the token dkd started with.
+  ASSERT_EQ(kill((*d)->pid(), SIGHUP), 0);
+  for (int i = 0; i < 400 && (*d)->Log().find("configuration reloaded") == std::string::npos; ++i) {
+    usleep(25 * 1000);
+  }
+  ASSERT_NE((*d)->Log().find("configuration reloaded"), std::string::npos) << (*d)->Log();
+  EXPECT_TRUE(CallByName(tcp, kPing, second.substr(0, 64)).ok());
+  EXPECT_EQ(CallByName(tcp, kPing).error_code(), StatusCode::UNAUTHENTICATED);
   RunCommand({"rm", "-rf", dir});
 }
 
