@@ -98,6 +98,13 @@ std::string ReadLocalToken(const std::string& path, std::string* hint) {
   std::ifstream in(path);
   if (!in) {
     const int err = errno;
+    if (err == ENOENT) {
+      *hint = absl::StrCat(
+          "dkctl sent no credentials: there is no local token at ", path,
+          " (dkd keeps it next to its unix socket; DKD_TOKEN_FILE names another path), or pass "
+          "--token or DKD_TOKEN.");
+      return "";
+    }
     *hint = absl::StrCat(
         "dkctl sent no credentials: cannot read dkd's local token ", path, " (",
         err == 0 ? "unreadable" : std::strerror(err),
