@@ -1,7 +1,9 @@
 #include "client/dkd_client.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
+#include <netinet/in.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -125,12 +127,24 @@ std::string ReadLocalToken(const std::string& path, std::string* hint) {
 bool IsLoopbackTarget(absl::string_view target) {
   if (absl::StartsWith(target, "unix:")) return false;
   absl::string_view host = target;
-  if (absl::ConsumePrefix(&host, "[")) {
-    const size_t close = host.find(']');
-    return close != absl::string_view::npos && host.substr(0, close) == "::1";
+  const size_t colon = host.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  host = host.substr(0, colon);
+  if (host.empty()) return false;
+  if (host == "localhost") return true;
+  // Address literals only: a name such as "127.0.0.1.example.com" is not
+  // loopback and must never receive the local token.
+  const std::string literal(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
+  in_addr v4{};
+  if (host.front() != '[' && inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
   }
-  host = host.substr(0, host.rfind(':'));
-  return host == "localhost" || absl::StartsWith(host, "127.");
+  in6_addr v6{};
+  if (host.front() == '[' && host.back() == ']' && inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 ConnectOptions DefaultConnectOptions() {

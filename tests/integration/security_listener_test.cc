@@ -130,6 +130,11 @@ TEST_F(LocalTokenTest, NobodyGetsNothingOverTcpWhileTheSocketGroupKeepsDkctlWork
   // The same user in the socket's group: dkctl finds the token by itself.
   r = AsNobody({DKCTL_BINARY, "--host", daemon_->tcp_host(), "ps"}, kSocketGroup, env);
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // "localhost" is loopback too.
+  r = AsNobody(
+      {DKCTL_BINARY, "--host", "tcp://localhost:" + daemon_->tcp_target().substr(10), "ps"},
+      kSocketGroup, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   // Root (the owner) runs as before, as it would on the socket.
   r = Dkctl(daemon_->tcp_host(), {"run", "--rm", "--label", label, base, "whoami"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
