@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -12,9 +13,11 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -92,6 +95,57 @@ class TokenInterceptorFactory final : public grpc::experimental::ClientIntercept
  private:
   const std::string header_;
 };
+
+// The uid owning each listening TCP socket on `port` (/proc/net/tcp and
+// tcp6, as this process's network namespace sees them).
+std::vector<uid_t> ListenerUids(int port) {
+  std::vector<uid_t> uids;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // Header.
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid;
+      if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid)) {
+        continue;
+      }
+      const size_t colon = local.rfind(':');
+      unsigned local_port = 0, owner = 0;
+      if (state != "0A" || colon == std::string::npos ||
+          !absl::SimpleHexAtoi(local.substr(colon + 1), &local_port) ||
+          static_cast<int>(local_port) != port || !absl::SimpleAtoi(uid, &owner)) {
+        continue;
+      }
+      uids.push_back(static_cast<uid_t>(owner));
+    }
+  }
+  return uids;
+}
+
+// OK when everything listening on the target's port belongs to the owner of
+// the token file, i.e. is dkd: a local user squatting the port must not be
+// handed the token. Else the reason, for the hint.
+absl::Status CheckListenerOwner(absl::string_view target, const std::string& token_file) {
+  struct stat st {};
+  if (stat(token_file.c_str(), &st) != 0) return absl::OkStatus();  // Reading it will fail.
+  int port = 0;
+  if (!absl::SimpleAtoi(target.substr(target.rfind(':') + 1), &port)) {
+    return absl::InvalidArgumentError("no port in the address");
+  }
+  const std::vector<uid_t> uids = ListenerUids(port);
+  if (uids.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("nothing listens on port ", port));
+  }
+  for (uid_t uid : uids) {
+    if (uid != st.st_uid) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("port ", port, " is held by uid ", uid, ", not by dkd (uid ", st.st_uid,
+                       ", owner of ", token_file, "), so dkctl did not send it the local token"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Reads dkd's local token for a loopback connection. On failure returns ""
 // and sets `hint` to what the user can do.
@@ -205,7 +259,11 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
   std::string hint;
   if (token.empty() && !options.UsesTls() && !options.local_token_file.empty() &&
       IsLoopbackTarget(*target)) {
-    token = ReadLocalToken(options.local_token_file, &hint);
+    if (absl::Status owner = CheckListenerOwner(*target, options.local_token_file); !owner.ok()) {
+      hint = absl::StrCat("dkctl sent no credentials: ", owner.message(), ".");
+    } else {
+      token = ReadLocalToken(options.local_token_file, &hint);
+    }
   }
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (!token.empty()) {
