@@ -1,7 +1,10 @@
 #include "client/dkd_client.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/client_interceptor.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -10,9 +13,11 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -91,6 +96,57 @@ class TokenInterceptorFactory final : public grpc::experimental::ClientIntercept
   const std::string header_;
 };
 
+// The uid owning each listening TCP socket on `port` (/proc/net/tcp and
+// tcp6, as this process's network namespace sees them).
+std::vector<uid_t> ListenerUids(int port) {
+  std::vector<uid_t> uids;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // Header.
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid;
+      if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid)) {
+        continue;
+      }
+      const size_t colon = local.rfind(':');
+      unsigned local_port = 0, owner = 0;
+      if (state != "0A" || colon == std::string::npos ||
+          !absl::SimpleHexAtoi(local.substr(colon + 1), &local_port) ||
+          static_cast<int>(local_port) != port || !absl::SimpleAtoi(uid, &owner)) {
+        continue;
+      }
+      uids.push_back(static_cast<uid_t>(owner));
+    }
+  }
+  return uids;
+}
+
+// OK when everything listening on the target's port belongs to the owner of
+// the token file, i.e. is dkd: a local user squatting the port must not be
+// handed the token. Else the reason, for the hint.
+absl::Status CheckListenerOwner(absl::string_view target, const std::string& token_file) {
+  struct stat st {};
+  if (stat(token_file.c_str(), &st) != 0) return absl::OkStatus();  // Reading it will fail.
+  int port = 0;
+  if (!absl::SimpleAtoi(target.substr(target.rfind(':') + 1), &port)) {
+    return absl::InvalidArgumentError("no port in the address");
+  }
+  const std::vector<uid_t> uids = ListenerUids(port);
+  if (uids.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("nothing listens on port ", port));
+  }
+  for (uid_t uid : uids) {
+    if (uid != st.st_uid) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("port ", port, " is held by uid ", uid, ", not by dkd (uid ", st.st_uid,
+                       ", owner of ", token_file, "), so dkctl did not send it the local token"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Reads dkd's local token for a loopback connection. On failure returns ""
 // and sets `hint` to what the user can do.
 std::string ReadLocalToken(const std::string& path, std::string* hint) {
@@ -98,6 +154,13 @@ std::string ReadLocalToken(const std::string& path, std::string* hint) {
   std::ifstream in(path);
   if (!in) {
     const int err = errno;
+    if (err == ENOENT) {
+      *hint = absl::StrCat(
+          "dkctl sent no credentials: there is no local token at ", path,
+          " (dkd keeps it next to its unix socket; DKD_TOKEN_FILE names another path), or pass "
+          "--token or DKD_TOKEN.");
+      return "";
+    }
     *hint = absl::StrCat(
         "dkctl sent no credentials: cannot read dkd's local token ", path, " (",
         err == 0 ? "unreadable" : std::strerror(err),
@@ -118,12 +181,24 @@ std::string ReadLocalToken(const std::string& path, std::string* hint) {
 bool IsLoopbackTarget(absl::string_view target) {
   if (absl::StartsWith(target, "unix:")) return false;
   absl::string_view host = target;
-  if (absl::ConsumePrefix(&host, "[")) {
-    const size_t close = host.find(']');
-    return close != absl::string_view::npos && host.substr(0, close) == "::1";
+  const size_t colon = host.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  host = host.substr(0, colon);
+  if (host.empty()) return false;
+  if (host == "localhost") return true;
+  // Address literals only: a name such as "127.0.0.1.example.com" is not
+  // loopback and must never receive the local token.
+  const std::string literal(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
+  in_addr v4{};
+  if (host.front() != '[' && inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
   }
-  host = host.substr(0, host.rfind(':'));
-  return host == "localhost" || absl::StartsWith(host, "127.");
+  in6_addr v6{};
+  if (host.front() == '[' && host.back() == ']' && inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
 }
 
 ConnectOptions DefaultConnectOptions() {
@@ -184,7 +259,11 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
   std::string hint;
   if (token.empty() && !options.UsesTls() && !options.local_token_file.empty() &&
       IsLoopbackTarget(*target)) {
-    token = ReadLocalToken(options.local_token_file, &hint);
+    if (absl::Status owner = CheckListenerOwner(*target, options.local_token_file); !owner.ok()) {
+      hint = absl::StrCat("dkctl sent no credentials: ", owner.message(), ".");
+    } else {
+      token = ReadLocalToken(options.local_token_file, &hint);
+    }
   }
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (!token.empty()) {

@@ -48,10 +48,13 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    if (uint64_t h = state_->handle.load(); h != 0) {
-      waiter_->Cancel(h, absl::CancelledError("call cancelled"));
+    // Locals only from here on: completing the call may end the reactor.
+    const std::shared_ptr<State> state = state_;
+    ContainerWaiter* waiter = waiter_;
+    if (uint64_t h = state->handle.load(); h != 0) {
+      waiter->Cancel(h, absl::CancelledError("call cancelled"));
     }
-    Complete(state_, absl::CancelledError("call cancelled"));
+    Complete(state, absl::CancelledError("call cancelled"));
   }
   void OnDone() override { delete this; }
 

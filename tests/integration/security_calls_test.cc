@@ -3,6 +3,7 @@
 // calls from one identity (the per-identity call cap, and WaitContainer
 // holding no thread while it waits).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <fstream>
@@ -313,6 +314,51 @@ TEST(WaitContainerTest, ConditionsAndErrorsMatchTheEngine) {
   EXPECT_TRUE(r[0].first.ok()) << r[0].first.error_message();
   EXPECT_EQ(r[0].second, 7);
   RunCommand({"docker", "-H", TestEngineHost(), "rm", "-f", name, id});
+}
+
+TEST(WaitContainerTest, DkdsDeadlineAndShutdownEndWaitsCleanly) {
+  const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
+  ASSERT_FALSE(base.empty());
+  auto d = StartDaemon(
+      {"",
+       {},
+       TokenConfig({{"w", "read"}}, "end", R"("limits":{"deadlines":{"WaitContainer":0.5}})")});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto stub = dkd::v1::DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  const std::string token = TokenFor("w", "end");
+  const std::string id = StartStoppable(base, "dkd.test.wait-end=" + std::to_string(getpid()));
+  {
+    // dkd's own deadline for a call that came without one.
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    dkd::v1::WaitContainerRequest req;
+    req.set_id(id);
+    dkd::v1::WaitContainerResponse resp;
+    grpc::Status s = stub->WaitContainer(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+    EXPECT_NE(s.error_message().find("limits.deadlines.WaitContainer"), std::string::npos)
+        << s.error_message();
+  }
+  // SIGTERM ends a pending wait with UNAVAILABLE and dkd exits 0.
+  // Reload without the short deadline first.
+  std::ofstream((*d)->dir() + "/dkd.json") << TokenConfig({{"w", "read"}}, "end");
+  ASSERT_EQ(kill((*d)->pid(), SIGHUP), 0);
+  ASSERT_TRUE(
+      WaitFor([&] { return (*d)->Log().find("configuration reloaded") != std::string::npos; }));
+  const size_t before = WaitsRegistered(**d);
+  {
+    AsyncWaits pending(stub.get(), id, token, 1);
+    ASSERT_TRUE(WaitFor([&] { return WaitsRegistered(**d) >= before + 1; }));
+    int code = -1;
+    std::thread stopper([&] { code = (*d)->Stop(SIGTERM); });
+    auto r = pending.All();
+    EXPECT_EQ(r[0].first.error_code(), StatusCode::UNAVAILABLE) << r[0].first.error_message();
+    EXPECT_NE(r[0].first.error_message().find("shutting down"), std::string::npos)
+        << r[0].first.error_message();
+    stopper.join();
+    EXPECT_EQ(code, 0);
+  }
+  RunCommand({"docker", "-H", TestEngineHost(), "rm", "-f", id});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,10 +130,63 @@ TEST_F(LocalTokenTest, NobodyGetsNothingOverTcpWhileTheSocketGroupKeepsDkctlWork
   // The same user in the socket's group: dkctl finds the token by itself.
   r = AsNobody({DKCTL_BINARY, "--host", daemon_->tcp_host(), "ps"}, kSocketGroup, env);
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // "localhost" is loopback too.
+  r = AsNobody(
+      {DKCTL_BINARY, "--host", "tcp://localhost:" + daemon_->tcp_target().substr(10), "ps"},
+      kSocketGroup, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   // Root (the owner) runs as before, as it would on the socket.
   r = Dkctl(daemon_->tcp_host(), {"run", "--rm", "--label", label, base, "whoami"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "root\n");
+}
+
+// A gRPC server, run as nobody, that records the metadata of every call it
+// gets: what a local user squatting a loopback port would see.
+constexpr char kSquatter[] = R"(
+import sys, grpc
+from concurrent import futures
+class Record(grpc.GenericRpcHandler):
+    def service(self, details):
+        with open(sys.argv[1] + "/seen", "a") as f:
+            f.write(repr(details.invocation_metadata) + "\n")
+        return None
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+server.add_generic_rpc_handlers((Record(),))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+with open(sys.argv[1] + "/port.tmp", "w") as f:
+    f.write(str(port))
+import os
+os.rename(sys.argv[1] + "/port.tmp", sys.argv[1] + "/port")
+server.wait_for_termination()
+)";
+
+TEST_F(LocalTokenTest, DkctlNeverHandsTheTokenToAPortSquatter) {
+  const std::string dir = MakeTempDir();
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  std::ofstream(dir + "/squatter.py") << kSquatter;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(255);
+    execlp("python3", "python3", (dir + "/squatter.py").c_str(), dir.c_str(), nullptr);
+    _exit(127);
+  }
+  std::string port;
+  for (int i = 0; i < 400 && (port = Slurp(dir + "/port")).empty(); ++i) usleep(25 * 1000);
+  ASSERT_FALSE(port.empty()) << "the squatter did not start";
+  // A socket-group member (root here) points dkctl at the squatter's port.
+  CommandResult r = RunCommand({DKCTL_BINARY, "--host", "tcp://127.0.0.1:" + port, "ps"},
+                               {{"DKD_TOKEN_FILE", daemon_->local_token_file()}});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("did not send it the local token"), std::string::npos) << r.err;
+  const std::string seen = Slurp(dir + "/seen");
+  EXPECT_NE(seen.find("user-agent"), std::string::npos) << "the call reached the squatter";
+  EXPECT_EQ(seen.find(daemon_->LocalToken()), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("authorization"), std::string::npos) << seen;
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  RunCommand({"rm", "-rf", dir});
 }
 
 TEST(LocalTokenFileTest, ForeignSymlinkedOrMalformedTokenFilesStopDkd) {
@@ -193,6 +247,14 @@ TEST(LocalTokenFileTest, TokenSurvivesRestartsButNotAModeThatExposedIt) {
   auto tcp = PlainChannel((*d)->tcp_target());
   EXPECT_EQ(CallByName(tcp, kPing, first.substr(0, 64)).error_code(), StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(CallByName(tcp, kPing, second.substr(0, 64)).ok());
+  // A reload (SIGHUP) keeps the token dkd started with.
+  ASSERT_EQ(kill((*d)->pid(), SIGHUP), 0);
+  for (int i = 0; i < 400 && (*d)->Log().find("configuration reloaded") == std::string::npos; ++i) {
+    usleep(25 * 1000);
+  }
+  ASSERT_NE((*d)->Log().find("configuration reloaded"), std::string::npos) << (*d)->Log();
+  EXPECT_TRUE(CallByName(tcp, kPing, second.substr(0, 64)).ok());
+  EXPECT_EQ(CallByName(tcp, kPing).error_code(), StatusCode::UNAUTHENTICATED);
   RunCommand({"rm", "-rf", dir});
 }
 

@@ -1,6 +1,7 @@
 // Configuration validation, the role table and token matching: pure logic.
 #include <gtest/gtest.h>
 
+#include "client/dkd_client.h"
 #include "dkd/v1/build_generator.grpc.pb.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
 #include "dkd/v1/image_optimizer.grpc.pb.h"
@@ -56,6 +57,18 @@ TEST(SecurityConfigTest, LoopbackPeersAreTheOnlyOnesTheLocalTokenWorksFrom) {
        {"ipv4:10.0.0.1:5000", "ipv4:128.0.0.1:1", "ipv6:[::2]:5000", "ipv6:[::ffff:10.0.0.1]:1",
         "ipv6:[fe80::1]:1", "unix:/x", "", "ipv4:1127.0.0.1:1"}) {
     EXPECT_FALSE(IsLoopbackPeer(peer)) << peer;
+  }
+}
+
+TEST(SecurityConfigTest, DkctlSendsTheLocalTokenToLoopbackAddressLiteralsOnly) {
+  for (const char* t : {"127.0.0.1:7575", "127.9.8.7:1", "localhost:7575", "[::1]:7575",
+                        "[::ffff:127.0.0.1]:7575"}) {
+    EXPECT_TRUE(client::IsLoopbackTarget(t)) << t;
+  }
+  for (const char* t : {"127.0.0.1.example.com:7575", "127.attacker.example:7575", "10.0.0.1:7575",
+                        "[::2]:7575", "[::ffff:10.0.0.1]:1", "::1:7575", "unix:/run/dkd/dkd.sock",
+                        "localhost.example:7575", "1127.0.0.1:1", "host:7575", "127.0.0.1"}) {
+    EXPECT_FALSE(client::IsLoopbackTarget(t)) << t;
   }
 }
 
