@@ -70,6 +70,10 @@ struct BuildRequest {
   // Set: build from this directory on the daemon host (checked against the
   // policy's context roots). Unset: the context tar comes from `context`.
   bool daemon_path = false;
+  // limits.max_context_bytes (0 = none): counted on the decompressed,
+  // canonical tar the engine receives, for streamed and daemon-local
+  // contexts alike. Over it the build ends with ResourceExhausted.
+  int64_t max_context_bytes = 0;
 };
 
 struct BuildEvent {

@@ -37,12 +37,11 @@ class BuildContextInterceptor final : public grpc::experimental::Interceptor {
       }
       size = 0;
     } else {
+      // Wire bytes are only a metric: the limit itself is enforced by the
+      // core build on the decompressed, canonical context.
       size = static_cast<int64_t>(msg->context_chunk().size());
       gatekeeper_->metrics().AddContextBytes(size);
-      const int64_t total = state_->bytes += size;
-      if (state_->max_context_bytes > 0 && total > state_->max_context_bytes) {
-        state_->over_limit = true;
-      }
+      state_->bytes += size;
     }
     if (state_->over_limit && !msg->has_spec()) {
       // A second spec is a protocol error for the handler: it stops reading

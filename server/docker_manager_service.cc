@@ -50,6 +50,13 @@ grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext*,
 grpc::Status DockerManagerService::BuildImage(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream) {
+  return BuildImage(context, stream, 0);
+}
+
+grpc::Status DockerManagerService::BuildImage(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
+    int64_t max_context_bytes) {
   dkd::v1::BuildImageRequest first;
   if (!stream->Read(&first)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -60,7 +67,8 @@ grpc::Status DockerManagerService::BuildImage(
                         "spec: the first BuildImage message must carry the BuildSpec, not a "
                         "context chunk");
   }
-  const core::BuildRequest request = FromProto(first.spec());
+  core::BuildRequest request = FromProto(first.spec());
+  request.max_context_bytes = max_context_bytes;
   // Context chunks are read as the engine asks for them: never held whole.
   std::string pending;
   size_t offset = 0;

@@ -22,6 +22,12 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
   grpc::Status BuildImage(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
+  // BuildImage under limits.max_context_bytes (0 = none), counted by the core
+  // build on the decompressed context the engine receives.
+  grpc::Status BuildImage(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
+      int64_t max_context_bytes);
   grpc::Status PushImage(grpc::ServerContext* context, const dkd::v1::PushImageRequest* request,
                          grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
   grpc::Status PullImage(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
