@@ -309,6 +309,9 @@ absl::Status CanonicalContext::Finish() {
     std::string path;
     if (candidates_.count(requested_)) {
       path = requested_;
+    } else if (paths_.count(requested_)) {
+      return absl::InvalidArgumentError(absl::StrCat("the Dockerfile ", Quoted(requested_),
+                                                     " must be a regular file, not a directory"));
     } else if (requested_ == "Dockerfile" && candidates_.count("dockerfile")) {
       path = "dockerfile";  // The engine's own fallback.
     } else {

@@ -346,6 +346,10 @@ TEST(CanonicalContextTest, FallsBackToLowercaseDockerfileAsTheEngineDoes) {
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.checked_path, "Dockerfile");
   EXPECT_EQ(r.checked_text, "FROM upper\n");
+  // A "Dockerfile" directory is not absent: no fallback past it.
+  r = Canon(TarFile("Dockerfile/x", "1") + TarFile("dockerfile", "FROM lower\n") + TarEnd());
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument) << r.status;
+  EXPECT_EQ(r.checks, 0);
   CanonicalContextOptions opts;
   opts.dockerfile = "sub/Dockerfile";
   r = Canon(TarFile("sub/dockerfile", "FROM lower\n") + TarEnd(), opts);
