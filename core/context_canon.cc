@@ -119,7 +119,10 @@ absl::Status CanonicalContext::Open() {
     }
     return static_cast<la_ssize_t>(n);
   };
+  // Names are bytes to the engine (Go's archive/tar): write them as read,
+  // without a locale conversion that could fail or alter them.
   if (archive_write_set_format_pax_restricted(impl_->out) != ARCHIVE_OK ||
+      archive_write_set_format_option(impl_->out, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(impl_->out, 0) != ARCHIVE_OK ||
       archive_write_open(impl_->out, this, nullptr, writer, nullptr) != ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat("libarchive: cannot start the context tar: ",

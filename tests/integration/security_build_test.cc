@@ -139,13 +139,15 @@ std::string Context(const std::string& dockerfile) {
   return TarFile("Dockerfile", dockerfile) + TarEnd();
 }
 
+// Also a non-ASCII file name: the canonical tar keeps names byte for byte.
 TEST_F(SecurityBuildTest, AllowedNeighbourBuildsWithCopyFromAStageAndAnAllowedImage) {
   const std::string tag = Tag("allowed");
   Outcome o =
       Build(tag, TarFile("./Dockerfile", "FROM " + base_ + " AS one\nRUN echo 1 > /one\n" +
                                              "FROM " + base_ + "\nCOPY --from=ONE /one /one\n" +
-                                             "COPY --from=" + base_ + " /bin/true /t\n") +
-                     TarFile("a.txt", "a") + TarEnd());
+                                             "COPY --from=" + base_ + " /bin/true /t\n" +
+                                             "COPY caf\xC3\xA9.txt /c\nRUN grep -q a /c\n") +
+                     TarFile("caf\xC3\xA9.txt", "a") + TarEnd());
   EXPECT_TRUE(o.status.ok()) << o.status.error_message() << o.log;
   EXPECT_TRUE(ImageExists(tag));
   RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", tag + ":1"});

@@ -51,7 +51,8 @@ std::map<std::string, Entry> ReadCanonical(const std::string& tar, bool* complet
         EXPECT_TRUE(absl::SimpleAtoi(data.substr(p, sp - p), &len));
         const std::string rec = data.substr(sp + 1, len - (sp - p) - 2);
         const std::string key = rec.substr(0, rec.find('='));
-        EXPECT_TRUE(key == "path" || key == "linkpath" || key == "size") << "pax record " << key;
+        EXPECT_TRUE(key == "path" || key == "linkpath" || key == "size" || key == "hdrcharset")
+            << "pax record " << key;
         if (key == "path") pax_path = rec.substr(5);
         if (key == "linkpath") pax_link = rec.substr(9);
         p += len;
@@ -389,6 +390,28 @@ TEST(CanonicalContextTest, StreamsALargeContextInBoundedMemory) {
   getrusage(RUSAGE_SELF, &after);
   EXPECT_GT(out, kSize);
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 32 * 1024) << "KiB of growth";
+}
+
+}  // namespace
+}  // namespace dkd::core
+
+namespace dkd::core {
+namespace {
+
+TEST(CanonicalContextTest, KeepsNonAsciiNamesByteForByte) {
+  const std::string cafe = "caf\xC3\xA9.txt";
+  const std::string long_name = "d/" + std::string(120, 'u') + "\xC3\xBC.txt";
+  const std::string in = TarFile("Dockerfile", "FROM x\n") + TarFile(cafe, "1") +
+                         TarPax({{"path", long_name}}) + TarFile("ignored", "2") +
+                         TarFile("\xFF\xFE.bin", "3") + TarEnd();
+  Result r = Canon(in);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  bool complete = false;
+  auto entries = ReadCanonical(r.out, &complete);
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(entries[cafe].data, "1");
+  EXPECT_EQ(entries[long_name].data, "2");
+  EXPECT_EQ(entries["\xFF\xFE.bin"].data, "3") << "not UTF-8: still the same bytes";
 }
 
 }  // namespace
