@@ -224,6 +224,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   canon_opts.dockerfile = r.config.dockerfile_path;
   canon_opts.max_bytes = r.max_context_bytes;
   CanonicalContext canon(reader, canon_opts, [&](const std::string&, const std::string& text) {
+    if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
     return CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic);
   });
   req.query.emplace_back("dockerfile", canon.requested_dockerfile());

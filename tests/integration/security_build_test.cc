@@ -10,8 +10,8 @@
 // test's tag for: COPY --from (plain and with a quoted flag name), ONBUILD
 // COPY --from, the heredoc and escaped-escape hidden FROMs, two Dockerfiles,
 // a symlinked Dockerfile parent, two pax path records, a GNU prefix, a
-// device entry, FROM and COPY --from by image id, and the daemon-local
-// context over the limit; every test here failed. (RUN --mount was refused by
+// device entry, FROM and COPY --from by image id, ADD of a URL on the host's
+// loopback (dkd's own /healthz), and the daemon-local context over the limit; every test here failed. (RUN --mount was refused by
 // the classic builder itself, which has no --mount, and a compressed context
 // was refused outright while base_registries was set; the gzip bomb is also
 // sent to a dkd without base registries, where it used to pass.) Each test
@@ -235,6 +235,22 @@ TEST_F(SecurityBuildTest, ImagesNamedByIdAreRefusedEvenWithTheDefaultRegistryAll
       "copybyid",
       Context("FROM " + base_ + "\nCOPY --from=" + hex.substr(0, 12) + " /evil-marker /m\n"),
       grpc::StatusCode::INVALID_ARGUMENT, "by id");
+}
+
+TEST_F(SecurityBuildTest, AddCannotFetchFromTheHostsLoopback) {
+  // The classic builder downloads ADD URLs in the engine's own (host)
+  // network namespace: here dkd's health endpoint on the host's 127.0.0.1.
+  const std::string url = absl::StrCat("http://127.0.0.1:", daemon_->http_port(), "/healthz");
+  ExpectRefused("addurl", Context("FROM " + base_ + "\nADD " + url + " /h\n"),
+                grpc::StatusCode::PERMISSION_DENIED, "build.allow_remote_add");
+  ExpectRefused("addurlquoted", Context("FROM " + base_ + "\nADD [\"" + url + "\", \"/h\"]\n"),
+                grpc::StatusCode::PERMISSION_DENIED, "build.allow_remote_add");
+  // A local ADD still works.
+  const std::string tag = Tag("addlocal");
+  Outcome o = Build(tag, TarFile("Dockerfile", "FROM " + base_ + "\nADD a.txt /a\n") +
+                             TarFile("a.txt", "a") + TarEnd());
+  EXPECT_TRUE(o.status.ok()) << o.status.error_message() << o.log;
+  RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", tag + ":1"});
 }
 
 TEST_F(SecurityBuildTest, TheContextLimitCountsDecompressedAndDaemonLocalBytes) {
