@@ -11,16 +11,17 @@
 // COPY --from, the heredoc and escaped-escape hidden FROMs, two Dockerfiles,
 // a symlinked Dockerfile parent, two pax path records, a GNU prefix, a
 // device entry, FROM and COPY --from by image id, ADD of a URL on the host's
-// loopback (dkd's own /healthz), and the daemon-local context over the limit; every test here failed. (RUN --mount was refused by
-// the classic builder itself, which has no --mount, and a compressed context
-// was refused outright while base_registries was set; the gzip bomb is also
-// sent to a dkd without base registries, where it used to pass.) Each test
-// asserts the refusal, its code and message, and that the engine holds no
-// image with the test's tag; allowed neighbours still build.
+// loopback (dkd's own /healthz), and the daemon-local context over the limit; every test here
+// failed. (RUN --mount was refused by the classic builder itself, which has no --mount, and a
+// compressed context was refused outright while base_registries was set; the gzip bomb is also sent
+// to a dkd without base registries, where it used to pass.) Each test asserts the refusal, its code
+// and message, and that the engine holds no image with the test's tag; allowed neighbours still
+// build.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -77,7 +78,8 @@ class SecurityBuildTest : public ::testing::Test {
   // Streams `tar` as the context of a build tagged `tag` (or builds the
   // daemon-local `context`), without pulling.
   static Outcome Build(const std::string& tag, const std::string& tar,
-                       const std::string& dockerfile = "", const std::string& context = "") {
+                       const std::string& dockerfile = "", const std::string& context = "",
+                       const std::function<void(dkd::v1::BuildSpec*)>& edit = nullptr) {
     auto stub = dkd::v1::DockerManager::NewStub(PlainChannel(daemon_->unix_target()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -92,6 +94,7 @@ class SecurityBuildTest : public ::testing::Test {
       spec->set_context_source(dkd::v1::BuildSpec::DAEMON_PATH);
       spec->mutable_config()->set_build_context(context);
     }
+    if (edit) edit(spec);
     stream->Write(first);
     for (size_t off = 0; context.empty() && off < tar.size(); off += 64 * 1024) {
       dkd::v1::BuildImageRequest chunk;
@@ -250,6 +253,25 @@ TEST_F(SecurityBuildTest, AddCannotFetchFromTheHostsLoopback) {
   Outcome o = Build(tag, TarFile("Dockerfile", "FROM " + base_ + "\nADD a.txt /a\n") +
                              TarFile("a.txt", "a") + TarEnd());
   EXPECT_TRUE(o.status.ok()) << o.status.error_message() << o.log;
+  RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", tag + ":1"});
+}
+
+TEST_F(SecurityBuildTest, RunFieldsInTheBuildSpecDoNotReachTheBuild) {
+  // The spec's ContainerConfig also has run fields (networks, volumes,
+  // ports); a build sends none of them to the engine. The RUN step would fail
+  // in the host's network namespace (docker0 visible) or with the host's
+  // root mounted.
+  const std::string tag = Tag("runfields");
+  Outcome o = Build(
+      tag,
+      Context("FROM " + base_ + "\nRUN ! grep -q docker0 /proc/net/dev && test ! -e /host/etc\n"),
+      "", "", [](dkd::v1::BuildSpec* spec) {
+        spec->mutable_config()->add_networks("host");
+        (*spec->mutable_config()->mutable_volumes())["/"] = "/host";
+        (*spec->mutable_config()->mutable_ports())["80"] = "127.0.0.1:";
+      });
+  EXPECT_TRUE(o.status.ok()) << o.status.error_message() << o.log;
+  EXPECT_TRUE(ImageExists(tag));
   RunCommand({"docker", "-H", TestEngineHost(), "rmi", "-f", tag + ":1"});
 }
 
