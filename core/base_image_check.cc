@@ -201,6 +201,17 @@ class Walker {
     std::string name;
     if (words.size() == 3 && absl::AsciiStrToLower(words[1]) == "as") {
       name = absl::AsciiStrToLower(words[2]);
+      // The engine's rule for stage names: ^[a-z][a-z0-9-_\.]*$.
+      const bool valid = absl::ascii_islower(static_cast<unsigned char>(name[0])) &&
+                         std::all_of(name.begin(), name.end(), [](char c) {
+                           return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+                                  absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-' ||
+                                  c == '_' || c == '.';
+                         });
+      if (!valid) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("line ", ins.line, ": invalid build stage name \"", words[2], "\""));
+      }
     } else if (words.size() != 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("line ", ins.line, ": FROM requires either one or three arguments"));

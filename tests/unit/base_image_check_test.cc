@@ -85,6 +85,11 @@ TEST(CheckBaseImagesTest, StageNamesAreEarlierStagesOnly) {
                 .code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Check("FROM evil AS evil\n").code(), absl::StatusCode::kPermissionDenied);
+  // A stage name the engine would reject cannot pass for a registry.
+  EXPECT_EQ(Check("FROM registry.internal:5000/a AS evil.example/x\n"
+                  "COPY --from=evil.example/x / /\n")
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   // An index must name an earlier stage.
   EXPECT_EQ(Check("FROM registry.internal:5000/a\nCOPY --from=0 / /\n").code(),
             absl::StatusCode::kInvalidArgument);
