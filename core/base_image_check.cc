@@ -12,7 +12,6 @@
 #include "core/reference.h"
 #include "core/run_policy.h"
 #include "core/status_macros.h"
-#include "nlohmann/json.hpp"
 
 namespace dkd::core {
 namespace {
@@ -114,18 +113,6 @@ std::optional<int64_t> ParseIndex(const std::string& s) {
   }
   int64_t v = std::stoll(s.substr(i));
   return s[0] == '-' ? -v : v;
-}
-
-// What ONBUILD stores: the line without `(?i)^\s*ONBUILD\s*`.
-std::string OnbuildExpression(const std::string& line) {
-  auto re_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
-  };
-  size_t i = 0;
-  while (i < line.size() && re_space(line[i])) ++i;
-  if (line.size() - i >= 7 && absl::AsciiStrToLower(line.substr(i, 7)) == "onbuild") i += 7;
-  while (i < line.size() && re_space(line[i])) ++i;
-  return line.substr(i);
 }
 
 class Walker {
@@ -280,7 +267,7 @@ class Walker {
   absl::Status OnBuild(const EngineInstruction& ins) {
     // The trigger is stored as text and re-parsed downstream with default
     // directives: read it the same way.
-    auto trigger = ParseEngineDockerfile(OnbuildExpression(ins.line_text), false);
+    auto trigger = ParseEngineDockerfile(OnbuildTrigger(ins.line_text), false);
     if (!trigger.ok()) return absl::OkStatus();  // Downstream cannot run it either.
     for (EngineInstruction t : trigger->instructions) {
       t.line = ins.line;
@@ -297,67 +284,7 @@ class Walker {
   std::string current_;
 };
 
-// The sources of an ADD (all its words but the last), as written.
-std::vector<std::string> AddSources(const EngineInstruction& ins) {
-  std::vector<std::string> words;
-  if (!ins.args.empty() && ins.args[0] == '[') {
-    nlohmann::json j = nlohmann::json::parse(ins.args, nullptr, false);
-    if (j.is_array()) {
-      for (const auto& e : j) words.push_back(e.is_string() ? e.get<std::string>() : e.dump());
-    } else {
-      words = EngineWhitespaceWords(ins.args);
-    }
-  } else {
-    words = EngineWhitespaceWords(ins.args);
-  }
-  if (!words.empty()) words.pop_back();
-  return words;
-}
-
-absl::Status CheckAdd(const EngineInstruction& ins, const std::string& prefix, BuilderKind builder,
-                      char escape) {
-  if (ins.command != "add") return absl::OkStatus();
-  for (const std::string& src : AddSources(ins)) {
-    const bool url = absl::StrContains(src, "://") ||
-                     (builder == BuilderKind::kBuildKit && absl::StartsWith(src, "git@"));
-    const bool unclear =
-        src.find_first_of(absl::StrCat("$\\\"'`", std::string(1, escape))) != std::string::npos;
-    if (url || unclear) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "line ", ins.line, ": ", prefix, "ADD ", src, ": ",
-          url ? "fetches a URL" : "may expand to a URL",
-          ", which the engine downloads from the host's own network; use COPY for files in the "
-          "context, or set build.allow_remote_add"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::Status CheckNoRemoteSources(const std::string& dockerfile, BuilderKind builder) {
-  const std::vector<bool> readings =
-      builder == BuilderKind::kClassic ? std::vector<bool>{false} : std::vector<bool>{false, true};
-  for (bool heredocs : readings) {
-    auto parsed = ParseEngineDockerfile(dockerfile, heredocs);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the build's Dockerfile does not parse: ", parsed.status().message()));
-    }
-    for (const EngineInstruction& ins : parsed->instructions) {
-      RETURN_IF_ERROR(CheckAdd(ins, "", builder, parsed->escape));
-      if (ins.command != "onbuild") continue;
-      // As the downstream build will read the trigger.
-      auto trigger = ParseEngineDockerfile(OnbuildExpression(ins.line_text), false);
-      if (!trigger.ok()) continue;
-      for (EngineInstruction t : trigger->instructions) {
-        t.line = ins.line;
-        RETURN_IF_ERROR(CheckAdd(t, "ONBUILD ", builder, '\\'));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::vector<ReachableImage>> ReachableImages(
     const std::string& dockerfile, const std::map<std::string, std::string>& build_args,

@@ -49,11 +49,4 @@ absl::Status CheckBaseImages(const std::string& dockerfile,
                              const std::map<std::string, std::string>& build_args,
                              const std::vector<std::string>& allowed, BuilderKind builder);
 
-// PermissionDenied naming build.allow_remote_add when an ADD (ONBUILD
-// triggers included) may fetch a URL: the engine downloads it from the host's
-// own network namespace, loopback services included. A source that names a
-// URL, or could once expanded (variables, quotes, escapes), counts; COPY
-// never fetches. InvalidArgument when the file does not parse.
-absl::Status CheckNoRemoteSources(const std::string& dockerfile, BuilderKind builder);
-
 }  // namespace dkd::core

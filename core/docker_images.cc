@@ -20,6 +20,7 @@
 #include "core/context_tar.h"
 #include "core/docker_manager.h"
 #include "core/engine_streams.h"
+#include "core/remote_add_check.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 #include "spdlog/spdlog.h"

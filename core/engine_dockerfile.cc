@@ -359,6 +359,17 @@ std::vector<std::string> EngineWords(const std::string& rest, char escape) {
   return words;
 }
 
+std::string OnbuildTrigger(const std::string& line) {
+  auto re_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+  };
+  size_t i = 0;
+  while (i < line.size() && re_space(line[i])) ++i;
+  if (line.size() - i >= 7 && absl::AsciiStrToLower(line.substr(i, 7)) == "onbuild") i += 7;
+  while (i < line.size() && re_space(line[i])) ++i;
+  return line.substr(i);
+}
+
 std::vector<std::string> EngineWhitespaceWords(const std::string& rest) {
   std::vector<std::string> out;
   std::string word;

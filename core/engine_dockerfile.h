@@ -47,4 +47,8 @@ std::vector<std::string> EngineWords(const std::string& rest, char escape);
 // The builder's split of FROM arguments: on runs of [\t\v\f\r ].
 std::vector<std::string> EngineWhitespaceWords(const std::string& rest);
 
+// What the engine stores for an ONBUILD line, and the downstream build
+// re-parses with default directives: the line without `(?i)^\s*ONBUILD\s*`.
+std::string OnbuildTrigger(const std::string& line);
+
 }  // namespace dkd::core
