@@ -155,11 +155,19 @@ absl::Status CanonicalContext::AddPath(const std::string& path, Kind kind) {
   for (size_t slash = path.find('/'); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
     const std::string parent = path.substr(0, slash);
+    if (paths_.size() >= options_.max_entries) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the build context has more than ", options_.max_entries, " entries"));
+    }
     auto [it, inserted] = paths_.emplace(parent, Kind::kImpliedDir);
     if (!inserted && it->second != Kind::kDir && it->second != Kind::kImpliedDir) {
       return EntryError(path, absl::StrCat("lies under ", Quoted(parent),
                                            ", which is not a directory (a symlink or file)"));
     }
+  }
+  if (paths_.size() >= options_.max_entries) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the build context has more than ", options_.max_entries, " entries"));
   }
   auto [it, inserted] = paths_.emplace(path, kind);
   if (inserted) return absl::OkStatus();

@@ -25,7 +25,8 @@
 // naming limits.max_context_bytes.
 //
 // Memory is bounded (one block of input and its output at a time, plus one
-// small record per path). Not thread-safe: one CanonicalContext per build.
+// small record per path, for at most `max_entries` paths: more is
+// ResourceExhausted). Not thread-safe: one CanonicalContext per build.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +50,8 @@ struct CanonicalContextOptions {
   std::string dockerfile;  // As requested; "" means "Dockerfile".
   int64_t max_bytes = 0;   // 0 = unlimited.
   uint64_t max_dockerfile_bytes = 4 << 20;
+  // Paths are remembered to refuse duplicates; this bounds that memory.
+  size_t max_entries = 1000000;
 };
 
 // "a//b/./c/" -> "a/b/c"; leading "./" and "/" dropped. InvalidArgument when

@@ -357,6 +357,16 @@ TEST(CanonicalContextTest, FallsBackToLowercaseDockerfileAsTheEngineDoes) {
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument) << "no fallback for other paths";
 }
 
+TEST(CanonicalContextTest, CapsTheNumberOfEntriesItMustRemember) {
+  CanonicalContextOptions opts;
+  opts.max_entries = 3;
+  EXPECT_TRUE(
+      Canon(TarFile("Dockerfile", "FROM x\n") + TarFile("a/b", "1") + TarEnd(), opts).status.ok());
+  Result r = Canon(
+      TarFile("Dockerfile", "FROM x\n") + TarFile("a/b", "1") + TarFile("c", "2") + TarEnd(), opts);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kResourceExhausted) << r.status;
+}
+
 TEST(CanonicalContextTest, CapsTheDockerfileSize) {
   Result r = Canon(TarFile("Dockerfile", std::string((4 << 20) + 1, '#')) + TarEnd());
   EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
