@@ -224,7 +224,14 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   CanonicalContextOptions canon_opts;
   canon_opts.dockerfile = r.config.dockerfile_path;
   canon_opts.max_bytes = r.max_context_bytes;
-  CanonicalContext canon(reader, canon_opts, [&](const std::string&, const std::string& text) {
+  // BuildResult.context_bytes: what the client sent (0 for daemon-local).
+  int64_t received = 0;
+  auto counted = [&reader, &received](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    auto got = reader(buf, n);
+    if (got.ok()) received += static_cast<int64_t>(*got);
+    return got;
+  };
+  CanonicalContext canon(counted, canon_opts, [&](const std::string&, const std::string& text) {
     if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
     return CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic);
   });
@@ -267,7 +274,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
       req, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
   join_packer();
   messages.Finish();
-  result.context_bytes = static_cast<int64_t>(canon.bytes_out());
+  result.context_bytes = r.daemon_path ? 0 : received;
   RETURN_IF_ERROR(s);
   RETURN_IF_ERROR(messages.status());
   if (!error.empty()) {
