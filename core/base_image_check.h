@@ -1,14 +1,20 @@
-// Enforces build.base_registries on a build context as it streams to the
-// engine, without holding the context.
+// The build.base_registries gate: every image a build can make the engine
+// resolve must come from an allowed registry.
 //
-// BaseImageGate watches the context tar pass by, captures the Dockerfile entry,
-// and decides once it is complete: every FROM (after ARG expansion with the
-// build args and the Dockerfile's global ARG defaults; stage aliases and
-// `scratch` excepted) must name an image in an allowed registry. Bytes are
-// forwarded as they come, except the tar's end-of-archive marker, which is
-// held back until the decision is made, so the engine never holds a complete
-// context for a refused build. Compressed contexts cannot be inspected and are
-// refused while the rule is on. Not thread-safe: one gate per build.
+// The Dockerfile is read as the builder that will run it reads it
+// (engine_dockerfile.h), and every image it can reach is listed: FROM, COPY
+// --from and ADD --from, RUN --mount=...,from=..., the same inside ONBUILD
+// triggers (they run in a downstream build), and on BuildKit the `# syntax`
+// frontend image and the BUILDKIT_SYNTAX build arg. Stage names and indexes
+// are recognised as the classic builder does (names case-insensitively,
+// only stages that come earlier; numeric `--from` as an index); anything else
+// is an image. Where dkd cannot be sure how the engine will read a name (shell
+// quoting, escapes, `${VAR...}` forms other than `:-` and `:+`), it is
+// refused rather than guessed. Images named by id (a hex string, which the
+// engine matches as an id prefix, or `sha256:...`) bypass every registry and
+// are refused.
+//
+// Pure functions; thread-safe.
 #pragma once
 
 #include <map>
@@ -20,48 +26,27 @@
 
 namespace dkd::core {
 
-// PermissionDenied naming the FROM image and its registry when a base image
-// comes from a registry not in `allowed` (empty allows all). InvalidArgument
-// when the Dockerfile does not parse.
+enum class BuilderKind { kClassic, kBuildKit };
+
+// An image a build can make the engine resolve.
+struct ReachableImage {
+  std::string image;  // after ARG expansion
+  std::string where;  // "FROM", "COPY --from", "ONBUILD COPY --from", "# syntax", ...
+  int line = 0;       // 0 when not from a line (a build arg)
+};
+
+// Every image the Dockerfile can reach when run by `builder` with
+// `build_args`. InvalidArgument when it does not parse as that builder reads
+// it, or names an image in a form dkd will not guess at, or by image id.
+absl::StatusOr<std::vector<ReachableImage>> ReachableImages(
+    const std::string& dockerfile, const std::map<std::string, std::string>& build_args,
+    BuilderKind builder);
+
+// PermissionDenied naming the image, the line and build.base_registries when a
+// reachable image's registry is not in `allowed` (empty allows all and checks
+// nothing). InvalidArgument as ReachableImages.
 absl::Status CheckBaseImages(const std::string& dockerfile,
                              const std::map<std::string, std::string>& build_args,
-                             const std::vector<std::string>& allowed);
-
-class BaseImageGate {
- public:
-  BaseImageGate(std::string dockerfile_name, std::map<std::string, std::string> build_args,
-                std::vector<std::string> allowed);
-
-  // Takes the next `len` bytes of the context (in place in `data`) and returns
-  // how many of the bytes now buffered may be sent; the caller sends them with
-  // TakeReady(). An error means the build is refused: send nothing more.
-  absl::Status Feed(const char* data, size_t len);
-  // Call at the end of the context: decides if not yet decided.
-  absl::Status Finish();
-  // Moves the bytes cleared for sending into `out` (appending).
-  void TakeReady(std::string* out);
-
- private:
-  absl::Status Decide();
-  absl::Status ParseHeader(const char* block);
-
-  const std::string dockerfile_name_;
-  const std::map<std::string, std::string> build_args_;
-  const std::vector<std::string> allowed_;
-  bool decided_ = false;
-  bool first_bytes_ = true;
-  std::string ready_;       // Cleared for sending.
-  std::string held_;        // End-of-archive and after, until decided.
-  std::string header_;      // Partial 512-byte header.
-  uint64_t remaining_ = 0;  // Data bytes left in the current entry.
-  uint64_t padding_ = 0;    // Padding bytes left after it.
-  bool capturing_ = false;  // The current entry is the Dockerfile.
-  char entry_type_ = 0;
-  std::string long_name_;  // From a pax 'x' or GNU 'L' record.
-  std::string record_;     // Body of a pax/GNU record being read.
-  std::string dockerfile_;
-  bool dockerfile_seen_ = false;
-  bool at_end_ = false;
-};
+                             const std::vector<std::string>& allowed, BuilderKind builder);
 
 }  // namespace dkd::core

@@ -15,10 +15,12 @@
 #include "core/base_image_check.h"
 #include "core/byte_pipe.h"
 #include "core/container_spec.h"
+#include "core/context_canon.h"
 #include "core/context_path.h"
 #include "core/context_tar.h"
 #include "core/docker_manager.h"
 #include "core/engine_streams.h"
+#include "core/remote_add_check.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 #include "spdlog/spdlog.h"
@@ -215,13 +217,10 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     }
   };
 
-  int64_t context_bytes = 0;
   EngineRequest req;
   req.method = "POST";
   req.path = "/build";
   for (const auto& t : tags) req.query.emplace_back("t", t);
-  if (!r.config.dockerfile_path.empty())
-    req.query.emplace_back("dockerfile", r.config.dockerfile_path);
   if (!build_args.empty()) req.query.emplace_back("buildargs", build_args.dump());
   if (!labels.empty()) req.query.emplace_back("labels", labels.dump());
   if (!r.target.empty()) req.query.emplace_back("target", r.target);
@@ -233,42 +232,26 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
                            EncodeRegistryConfigHeader(r.auth, main_ref.domain));
   req.content_type = "application/x-tar";
   req.read_timeout = absl::Hours(24);
-  // With build.base_registries set, the context passes through a gate that
-  // checks the Dockerfile's FROM lines before the engine has the whole context.
-  std::optional<BaseImageGate> gate;
-  if (!pol.base_registries.empty()) {
-    gate.emplace(r.config.dockerfile_path.empty() ? "Dockerfile" : r.config.dockerfile_path,
-                 r.config.build_args, pol.base_registries);
-  }
-  std::string gated;
-  size_t gated_off = 0;
-  bool upstream_done = false;
-  std::vector<char> scratch(gate ? 64 * 1024 : 0);
-  req.body_reader = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-    if (!gate) {
-      auto got = reader(buf, n);
-      if (got.ok()) context_bytes += static_cast<int64_t>(*got);
-      return got;
-    }
-    while (gated_off >= gated.size()) {
-      gated.clear();
-      gated_off = 0;
-      if (upstream_done) return size_t{0};
-      ASSIGN_OR_RETURN(size_t got, reader(scratch.data(), scratch.size()));
-      context_bytes += static_cast<int64_t>(got);
-      if (got == 0) {
-        upstream_done = true;
-        RETURN_IF_ERROR(gate->Finish());
-      } else {
-        RETURN_IF_ERROR(gate->Feed(scratch.data(), got));
-      }
-      gate->TakeReady(&gated);
-    }
-    const size_t take = std::min(n, gated.size() - gated_off);
-    std::copy_n(gated.data() + gated_off, take, buf);
-    gated_off += take;
-    return take;
+  // The engine gets the canonical re-serialization of the context, never the
+  // caller's bytes: the Dockerfile checked below is the one it will read,
+  // and the limit counts what it unpacks. The classic builder runs it
+  // (POST /build without version=2).
+  CanonicalContextOptions canon_opts;
+  canon_opts.dockerfile = r.config.dockerfile_path;
+  canon_opts.max_bytes = r.max_context_bytes;
+  // BuildResult.context_bytes: what the client sent (0 for daemon-local).
+  int64_t received = 0;
+  auto counted = [&reader, &received](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    auto got = reader(buf, n);
+    if (got.ok()) received += static_cast<int64_t>(*got);
+    return got;
   };
+  CanonicalContext canon(counted, canon_opts, [&](const std::string&, const std::string& text) {
+    if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
+    return CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic);
+  });
+  req.query.emplace_back("dockerfile", canon.requested_dockerfile());
+  req.body_reader = [&canon](char* buf, size_t n) { return canon.Read(buf, n); };
 
   BuildResult result;
   std::string error;
@@ -306,7 +289,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
       req, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
   join_packer();
   messages.Finish();
-  result.context_bytes = r.daemon_path ? 0 : context_bytes;
+  result.context_bytes = r.daemon_path ? 0 : received;
   RETURN_IF_ERROR(s);
   RETURN_IF_ERROR(messages.status());
   if (!error.empty()) {

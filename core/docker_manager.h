@@ -75,6 +75,10 @@ struct BuildRequest {
   // Who builds: the result is labelled with the owner and may only take tags
   // the owner may write (core/ownership.h).
   Owner owner;
+  // limits.max_context_bytes (0 = none): counted on the decompressed,
+  // canonical tar the engine receives, for streamed and daemon-local
+  // contexts alike. Over it the build ends with ResourceExhausted.
+  int64_t max_context_bytes = 0;
 };
 
 struct BuildEvent {

@@ -37,6 +37,9 @@ struct RunPolicy {
   std::vector<std::string> base_registries;
   // Host directories under which daemon-local build contexts are allowed.
   std::vector<std::string> context_roots;
+  // ADD from a URL: the engine fetches it from the host's network namespace
+  // (build.allow_remote_add).
+  bool allow_remote_add = false;
 };
 
 // PermissionDenied unless `registry` (a reference's domain) is in `allowed`

@@ -26,23 +26,18 @@ class BuildContextInterceptor final : public grpc::experimental::Interceptor {
   void Account(dkd::v1::BuildImageRequest* msg) {
     if (state_ == nullptr) state_ = gatekeeper_->FindBuild(context_);
     if (state_ == nullptr) return;
-    int64_t size = 0;
     if (msg->has_spec()) {
       const auto& config = msg->spec().config();
       absl::MutexLock lock(&state_->mu);
       state_->target = config.image_name() + (config.tag().empty() ? "" : ":" + config.tag());
-      size = msg->spec().context_size_hint();
-      if (state_->max_context_bytes > 0 && size > state_->max_context_bytes) {
+      const int64_t hint = msg->spec().context_size_hint();
+      if (state_->max_context_bytes > 0 && hint > state_->max_context_bytes) {
         state_->over_limit = true;
       }
-      size = 0;
     } else {
-      size = static_cast<int64_t>(msg->context_chunk().size());
-      gatekeeper_->metrics().AddContextBytes(size);
-      const int64_t total = state_->bytes += size;
-      if (state_->max_context_bytes > 0 && total > state_->max_context_bytes) {
-        state_->over_limit = true;
-      }
+      // Wire bytes are only a metric: the limit itself is enforced by the
+      // core build on the decompressed, canonical context.
+      gatekeeper_->metrics().AddContextBytes(static_cast<int64_t>(msg->context_chunk().size()));
     }
     if (state_->over_limit && !msg->has_spec()) {
       // A second spec is a protocol error for the handler: it stops reading

@@ -1,13 +1,12 @@
-// BuildContextInterceptor: counts the build context bytes each BuildImage
-// call receives, as the messages arrive, and enforces
-// limits.max_context_bytes.
-//
-// The build handler reads the context lazily, so the count is taken where
-// each message is deserialized. Once a build goes over the limit (or its
-// BuildSpec.context_size_hint already does), the offending message is
-// replaced by one the handler rejects, which aborts the engine request; the
-// guarded handler then reports RESOURCE_EXHAUSTED naming the limit. It also
-// records the build's target for the audit log. Thread-safe.
+// BuildContextInterceptor: sees each BuildImage message as it is
+// deserialized. It records the build's target for the audit log, counts wire
+// bytes for the metrics, and refuses early a build whose
+// BuildSpec.context_size_hint is already over limits.max_context_bytes: the
+// next message is replaced by one the handler rejects, which aborts the
+// engine request, and the guarded handler reports RESOURCE_EXHAUSTED naming
+// the limit. The limit itself is enforced by the core build, which counts the
+// decompressed canonical tar the engine receives (a small gzip that inflates
+// past the limit is stopped there). Thread-safe.
 #pragma once
 
 #include <grpcpp/support/server_interceptor.h>

@@ -394,11 +394,13 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.OnlyKeys(*push, "push", {"registries"}));
   RETURN_IF_ERROR(r.StringList(*push, "push", "registries", &c.security.policy.push_registries));
   ASSIGN_OR_RETURN(const json* build, r.Object(doc, "", "build"));
-  RETURN_IF_ERROR(r.OnlyKeys(*build, "build", {"context_roots", "base_registries"}));
+  RETURN_IF_ERROR(
+      r.OnlyKeys(*build, "build", {"context_roots", "base_registries", "allow_remote_add"}));
   RETURN_IF_ERROR(
       r.AbsoluteDirs(*build, "build", "context_roots", &c.security.policy.context_roots));
   RETURN_IF_ERROR(
       r.StringList(*build, "build", "base_registries", &c.security.policy.base_registries));
+  RETURN_IF_ERROR(r.Bool(*build, "build", "allow_remote_add", &c.security.policy.allow_remote_add));
 
   ASSIGN_OR_RETURN(const json* ownership, r.Object(doc, "", "ownership"));
   RETURN_IF_ERROR(r.OnlyKeys(*ownership, "ownership", {"enabled"}));

@@ -50,13 +50,13 @@ grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext*,
 grpc::Status DockerManagerService::BuildImage(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream) {
-  return BuildImageAs(context, stream, core::Owner{});
+  return BuildImageAs(context, stream, core::Owner{}, 0);
 }
 
 grpc::Status DockerManagerService::BuildImageAs(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
-    const core::Owner& owner) {
+    const core::Owner& owner, int64_t max_context_bytes) {
   dkd::v1::BuildImageRequest first;
   if (!stream->Read(&first)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -69,6 +69,7 @@ grpc::Status DockerManagerService::BuildImageAs(
   }
   core::BuildRequest request = FromProto(first.spec());
   request.owner = owner;
+  request.max_context_bytes = max_context_bytes;
   // Context chunks are read as the engine asks for them: never held whole.
   std::string pending;
   size_t offset = 0;

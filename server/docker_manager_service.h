@@ -59,11 +59,13 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
                             grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
 
   // The calls that create or overwrite engine objects, on behalf of `owner`
-  // (core/ownership.h); the overrides above act for no one.
+  // (core/ownership.h); the overrides above act for no one. BuildImageAs
+  // also applies limits.max_context_bytes (0 = none), counted by the core on
+  // the decompressed canonical tar the engine receives.
   grpc::Status BuildImageAs(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
-      const core::Owner& owner);
+      const core::Owner& owner, int64_t max_context_bytes);
   grpc::Status PullImageAs(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
                            grpc::ServerWriter<dkd::v1::ProgressEvent>* writer,
                            const core::Owner& owner);

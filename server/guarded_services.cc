@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
@@ -120,14 +121,17 @@ grpc::Status GuardedDockerManager::BuildImage(
   }
   auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
   metrics.builds_active().Increment();
-  s = inner_->BuildImageAs(context, stream, OwnerOf(call));
+  s = inner_->BuildImageAs(context, stream, OwnerOf(call), state->max_context_bytes);
   metrics.builds_active().Decrement();
   gatekeeper_->UnregisterBuild(context);
   {
     absl::MutexLock lock(&state->mu);
     call.set_target(state->target);
   }
-  if (state->over_limit) {
+  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      absl::StartsWith(s.error_message(), "limits.max_context_bytes")) {
+    metrics.RecordLimitRejection("max_context_bytes");
+  } else if (state->over_limit) {
     metrics.RecordLimitRejection("max_context_bytes");
     s = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                      absl::StrCat("limits.max_context_bytes: the build context exceeds ",

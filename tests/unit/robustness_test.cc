@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/base_image_check.h"
+#include "core/context_canon.h"
 #include "core/dockerfile_linter.h"
 #include "core/dockerfile_optimizer.h"
 #include "core/dockerfile_parser.h"
@@ -79,6 +80,9 @@ TEST(RobustnessTest, DockerfileParserLinterAndOptimizerSurviveAnyText) {
     }
     (void)parsed;
     (void)lint;
+    for (BuilderKind b : {BuilderKind::kClassic, BuilderKind::kBuildKit}) {
+      (void)ReachableImages(text, {{"BASE", "x"}}, b);
+    }
   }
 }
 
@@ -121,10 +125,22 @@ TEST(RobustnessTest, ImageExportReaderAndContextGateSurviveGarbage) {
     if (i % 3 == 0) bytes = std::string(512, '\0') + bytes;
     MemoryByteSource src(bytes);
     (void)ReadImageExport(src);
-    BaseImageGate gate("Dockerfile", {}, {"registry.internal"});
-    if (gate.Feed(bytes.data(), bytes.size()).ok()) (void)gate.Finish();
-    std::string out;
-    gate.TakeReady(&out);
+    size_t off = 0;
+    CanonicalContext canon(
+        [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+          const size_t take = std::min(n, bytes.size() - off);
+          std::copy_n(bytes.data() + off, take, buf);
+          off += take;
+          return take;
+        },
+        {},
+        [](const std::string&, const std::string& text) {
+          return CheckBaseImages(text, {}, {"registry.internal"}, BuilderKind::kClassic);
+        });
+    char buf[4096];
+    for (auto got = canon.Read(buf, sizeof(buf)); got.ok() && *got > 0;
+         got = canon.Read(buf, sizeof(buf))) {
+    }
   }
 }
 
