@@ -68,14 +68,30 @@ void WritePortFile(const std::string& path, int port) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
-// The run policy as configured, plus the engine's own socket, which no bind
-// mount may expose whatever the roots say.
+// The run policy as configured, plus the engine's own socket and dkd's own
+// files (its socket and the directory holding it and the local token, the
+// token, the TLS key, the config and the audit log), which no bind mount may
+// expose whatever the roots say: each of them is a way to act as dkd.
 core::RunPolicy EffectivePolicy(const server::DaemonConfig& config,
-                                const core::EngineAddress& engine) {
+                                const core::EngineAddress& engine, const std::string& config_path) {
   core::RunPolicy policy = config.security.policy;
   if (engine.scheme == core::EngineAddress::Scheme::kUnix && !engine.socket_path.empty()) {
     policy.forbidden_paths.push_back(engine.socket_path);
   }
+  auto forbid = [&policy](const std::string& path) {
+    if (path.empty()) return;
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+    if (!ec) policy.forbidden_paths.push_back(absolute.lexically_normal().string());
+  };
+  forbid(config.unix_socket);
+  if (const size_t slash = config.unix_socket.rfind('/'); slash != std::string::npos && slash > 0) {
+    forbid(config.unix_socket.substr(0, slash));
+  }
+  forbid(config.security.auth.local_token_file);
+  forbid(config.tls.key);
+  forbid(config_path);
+  forbid(config.audit_file);
   return policy;
 }
 
@@ -224,8 +240,8 @@ int main(int argc, char** argv) {
   server::Gatekeeper gatekeeper(config.security, &metrics, &audit);
 
   auto engine = std::make_shared<core::EngineClient>(*engine_address);
-  auto manager =
-      std::make_shared<core::DockerManager>(engine, EffectivePolicy(config, *engine_address));
+  auto manager = std::make_shared<core::DockerManager>(
+      engine, EffectivePolicy(config, *engine_address, options->config_path));
   if (config.list_cache_max_age > absl::ZeroDuration()) {
     manager->EnableListCache(config.list_cache_max_age);
   }
@@ -354,7 +370,7 @@ int main(int argc, char** argv) {
                 "take effect only on restart");
           }
           server::ConfigureLogging(reloaded->log_level, config.log_format);
-          manager->SetPolicy(EffectivePolicy(*reloaded, *engine_address));
+          manager->SetPolicy(EffectivePolicy(*reloaded, *engine_address, options->config_path));
           KeepLocalToken(config.security.auth, &reloaded->security.auth);
           if (plain_tcp && reloaded->security.auth.anonymous_role != server::Role::kNone) {
             spdlog::critical(kAnonymousWarning,

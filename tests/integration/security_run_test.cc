@@ -262,5 +262,40 @@ TEST_F(RunAttackTest, EphemeralPublishedPortsStayInTheAllowedRange) {
   EXPECT_NE(Docker({"port", id}).find(":20555"), std::string::npos);
 }
 
+// dkd's own socket and local token give dkd's identity to whoever reads them;
+// a bind root that contains them must not hand them to a container.
+TEST(RunOwnFilesTest, DkdsOwnSocketAndTokenCannotBeMounted) {
+  const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
+  ASSERT_FALSE(base.empty());
+  auto d = StartDaemon({"", {}, R"({"run":{"bind_roots":["/tmp"]}})"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto stub = DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  auto run = [&](const std::string& source) {
+    dkd::v1::RunContainerRequest r;
+    r.mutable_config()->set_image_name(base.substr(0, base.rfind(':')));
+    r.mutable_config()->set_tag(base.substr(base.rfind(':') + 1));
+    r.add_command("true");
+    r.set_auto_remove(true);
+    r.set_pull_policy(dkd::v1::RunContainerRequest::NEVER);
+    (*r.mutable_config()->mutable_volumes())[source] = "/r:ro";
+    grpc::ClientContext ctx;
+    dkd::v1::RunContainerResponse resp;
+    return stub->RunContainer(&ctx, r, &resp);
+  };
+  const std::string dir = (*d)->dir();
+  ASSERT_EQ(dir.rfind("/tmp/", 0), 0u) << dir;
+  for (const std::string& source : {dir, dir + "/local-token", dir + "/dkd.sock"}) {
+    grpc::Status s = run(source);
+    EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << source << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("may never be mounted"), std::string::npos)
+        << s.error_message();
+  }
+  // Neighbour: another directory under the same root.
+  const std::string other = MakeTempDir();
+  grpc::Status s = run(other);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  RunCommand({"rm", "-rf", other});
+}
+
 }  // namespace
 }  // namespace dkd::testing
