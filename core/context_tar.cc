@@ -43,35 +43,74 @@ class Fd {
   int fd_;
 };
 
-int DefaultOpen(const std::string& path) {
-  // O_NONBLOCK: a path swapped for a fifo after lstat must not hang the walk.
-  return ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-}
-
 absl::Status ErrnoError(int err, const char* what, const std::string& path) {
   return absl::ErrnoToStatus(err, absl::StrCat(what, " '", path, "'"));
 }
 
-// One entry found by the walk.
+// Opens the directory at absolute `path` one component at a time, refusing a
+// symbolic link anywhere on the way, so the descriptor is the directory that
+// path names now, not wherever a link swapped in after a realpath() leads.
+int OpenDirNoFollow(const std::string& path) {
+  int fd = ::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    if (pos >= path.size()) break;
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(pos, end - pos);
+    pos = end;
+    const int next = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int err = errno;
+    ::close(fd);
+    if (next < 0) {
+      errno = err;
+      return -1;
+    }
+    fd = next;
+  }
+  return fd;
+}
+
+// One entry found by the walk. Everything is reached through `dir_fd`, the
+// open parent directory, never by path: a directory swapped for a symbolic
+// link while the walk runs cannot lead it outside the context.
 struct WalkEntry {
   std::string rel;  // relative to the context root, `/`-separated
-  std::string abs;
+  std::string abs;  // for messages and the open_file test hook only
+  std::string name;
+  int dir_fd = -1;
   struct stat st;
 };
+
+int OpenEntry(const ContextPackOptions& options, const WalkEntry& e) {
+  if (options.open_file) return options.open_file(e.abs);
+  // O_NONBLOCK: a path swapped for a fifo after lstat must not hang the walk.
+  return ::openat(e.dir_fd, e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+}
 
 using Visitor = std::function<absl::Status(const WalkEntry&)>;
 
 // Depth-first walk in byte order, applying the ignore rules the way the
 // Engine's archiver does: an excluded file is dropped; an excluded directory
 // is dropped wholesale unless an exception may re-include something below
-// it, in which case only its own entry is dropped.
-absl::Status WalkDir(const std::string& abs_dir, const std::string& rel_dir,
+// it, in which case only its own entry is dropped. `dir_fd` is the open
+// directory `abs_dir` names; the walk does not close it.
+absl::Status WalkDir(int dir_fd, const std::string& abs_dir, const std::string& rel_dir,
                      const DockerIgnore& ignore, const DockerIgnore::MatchState& parent,
                      const Visitor& visit) {
   std::vector<std::string> names;
   {
-    DIR* dir = ::opendir(abs_dir.c_str());
-    if (dir == nullptr) return ErrnoError(errno, "can't read directory", abs_dir);
+    const int list_fd = ::dup(dir_fd);
+    if (list_fd < 0) return ErrnoError(errno, "can't read directory", abs_dir);
+    DIR* dir = ::fdopendir(list_fd);
+    if (dir == nullptr) {
+      const int err = errno;
+      ::close(list_fd);
+      return ErrnoError(err, "can't read directory", abs_dir);
+    }
+    ::rewinddir(dir);
     errno = 0;
     while (const struct dirent* d = ::readdir(dir)) {
       const std::string name = d->d_name;
@@ -86,24 +125,44 @@ absl::Status WalkDir(const std::string& abs_dir, const std::string& rel_dir,
     WalkEntry e;
     e.rel = rel_dir.empty() ? name : absl::StrCat(rel_dir, "/", name);
     e.abs = absl::StrCat(abs_dir, "/", name);
-    if (::lstat(e.abs.c_str(), &e.st) != 0) {
+    e.name = name;
+    e.dir_fd = dir_fd;
+    if (::fstatat(dir_fd, name.c_str(), &e.st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;  // removed since the directory was read
       return ErrnoError(errno, "can't stat", e.abs);
     }
     const bool is_dir = S_ISDIR(e.st.st_mode);
+    auto descend = [&](const DockerIgnore::MatchState& state) -> absl::Status {
+      Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat now;
+      if (sub.get() < 0 || ::fstat(sub.get(), &now) != 0 || now.st_dev != e.st.st_dev ||
+          now.st_ino != e.st.st_ino) {
+        return absl::AbortedError(
+            absl::StrCat("'", e.abs, "' changed while the context was being sent"));
+      }
+      return WalkDir(sub.get(), e.abs, e.rel, ignore, state, visit);
+    };
     DockerIgnore::MatchState state;
     if (ignore.ExcludedInWalk(e.rel, parent, &state)) {
       if (is_dir && ignore.MustDescend(e.rel)) {
-        if (absl::Status s = WalkDir(e.abs, e.rel, ignore, state, visit); !s.ok()) return s;
+        if (absl::Status s = descend(state); !s.ok()) return s;
       }
       continue;
     }
     if (absl::Status s = visit(e); !s.ok()) return s;
     if (is_dir) {
-      if (absl::Status s = WalkDir(e.abs, e.rel, ignore, state, visit); !s.ok()) return s;
+      if (absl::Status s = descend(state); !s.ok()) return s;
     }
   }
   return absl::OkStatus();
+}
+
+// Walks the context rooted at the absolute, symlink-free `root`.
+absl::Status WalkContext(const std::string& root, const DockerIgnore& ignore,
+                         const Visitor& visit) {
+  Fd fd(OpenDirNoFollow(root));
+  if (fd.get() < 0) return ErrnoError(errno, "can't open the context directory", root);
+  return WalkDir(fd.get(), root, "", ignore, {}, visit);
 }
 
 // State of one Pack call, shared with libarchive's write callback.
@@ -219,11 +278,13 @@ absl::Status WriteRegularFile(PackRun& run, const ContextPackOptions& options,
       return WriteHeader(run, e.get());
     }
   }
-  Fd fd(options.open_file ? options.open_file(entry.abs) : DefaultOpen(entry.abs));
+  Fd fd(OpenEntry(options, entry));
   if (fd.get() < 0) return ErrnoError(errno, "no permission to read from", entry.abs);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "can't stat", entry.abs);
-  if (!S_ISREG(st.st_mode)) return absl::AbortedError(absl::StrCat("'", entry.abs, "' changed"));
+  if (!S_ISREG(st.st_mode) || st.st_dev != entry.st.st_dev || st.st_ino != entry.st.st_ino) {
+    return absl::AbortedError(absl::StrCat("'", entry.abs, "' changed"));
+  }
   EntryPtr e = NewEntry(entry.rel, AE_IFREG | (st.st_mode & 07777), st.st_mtime);
   archive_entry_set_size(e.get(), static_cast<la_int64_t>(st.st_size));
   if (absl::Status s = WriteHeader(run, e.get()); !s.ok()) return s;
@@ -250,7 +311,7 @@ absl::Status WriteRegularFile(PackRun& run, const ContextPackOptions& options,
 
 absl::Status CheckReadable(const ContextPackOptions& options, const WalkEntry& entry) {
   if (!S_ISREG(entry.st.st_mode)) return absl::OkStatus();
-  Fd fd(options.open_file ? options.open_file(entry.abs) : DefaultOpen(entry.abs));
+  Fd fd(OpenEntry(options, entry));
   if (fd.get() < 0) return ErrnoError(errno, "no permission to read from", entry.abs);
   return absl::OkStatus();
 }
@@ -283,9 +344,21 @@ absl::StatusOr<ContextPacker> ContextPacker::Create(const std::string& context_d
   packer.options_ = std::move(options);
 
   const std::string ignore_path = packer.root_ + "/.dockerignore";
-  Fd fd(::open(ignore_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  Fd root_fd(OpenDirNoFollow(packer.root_));
+  if (root_fd.get() < 0) return ErrnoError(errno, "can't open the context directory", packer.root_);
+  // Never through a symbolic link: the packer may run with more rights than
+  // whoever made the context, and the file's lines appear in error messages.
+  Fd fd(::openat(root_fd.get(), ".dockerignore", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0 && errno == ELOOP) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", ignore_path, "' is a symbolic link; it must be a regular file in the context"));
+  }
   if (fd.get() < 0 && errno != ENOENT) return ErrnoError(errno, "can't read", ignore_path);
   if (fd.get() >= 0) {
+    struct stat ist;
+    if (::fstat(fd.get(), &ist) != 0 || !S_ISREG(ist.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat("'", ignore_path, "' must be a regular file"));
+    }
     std::string text;
     char buf[8192];
     while (true) {
@@ -329,7 +402,7 @@ absl::StatusOr<ContextStats> ContextPacker::Pack(const ContextSink& sink,
                                                  const ContextProgress& progress) const {
   if (options_.check_readable_first) {
     const Visitor check = [this](const WalkEntry& e) { return CheckReadable(options_, e); };
-    if (absl::Status s = WalkDir(root_, "", ignore_, {}, check); !s.ok()) return s;
+    if (absl::Status s = WalkContext(root_, ignore_, check); !s.ok()) return s;
   }
 
   // Declared before `run` so that the writer is freed under the same locale.
@@ -367,7 +440,7 @@ absl::StatusOr<ContextStats> ContextPacker::Pack(const ContextSink& sink,
     }
     if (S_ISLNK(e.st.st_mode)) {
       std::string target(std::max<size_t>(static_cast<size_t>(e.st.st_size) + 1, PATH_MAX), '\0');
-      ssize_t n = ::readlink(e.abs.c_str(), target.data(), target.size());
+      ssize_t n = ::readlinkat(e.dir_fd, e.name.c_str(), target.data(), target.size());
       if (n < 0) return ErrnoError(errno, "can't read link", e.abs);
       target.resize(static_cast<size_t>(n));
       EntryPtr entry = NewEntry(e.rel, AE_IFLNK | perm, e.st.st_mtime);
@@ -377,7 +450,7 @@ absl::StatusOr<ContextStats> ContextPacker::Pack(const ContextSink& sink,
     if (S_ISREG(e.st.st_mode)) return WriteRegularFile(run, options_, e);
     return absl::OkStatus();  // sockets, devices and fifos are not sent
   };
-  absl::Status status = WalkDir(root_, "", ignore_, {}, write);
+  absl::Status status = WalkContext(root_, ignore_, write);
   if (status.ok() && external_content_) {
     status = WriteMemoryFile(run, external_name_, 0600, now, *external_content_);
     if (status.ok() && !sent_dockerignore) {

@@ -421,5 +421,50 @@ TEST(ContextPackerTest, CreateRejectsBadContexts) {
   EXPECT_THAT(s.message(), HasSubstr("line 2"));
 }
 
+// A directory swapped for a symbolic link while the walk runs (by a
+// container writing the context through a bind, say) must not lead the walk
+// outside the context: the packer may run as root for a caller who cannot
+// read what lies outside.
+TEST(ContextPackerTest, DirectorySwappedForASymlinkMidWalkIsNotFollowed) {
+  TempTree outside;
+  outside.File("secret", "HOST-ONLY-SECRET");
+  TempTree t;
+  t.File("Dockerfile", "FROM scratch\n");
+  t.Dir("sub");
+  t.File("sub/secret", "inside");
+  ContextPackOptions options;
+  options.chunk_size = 512;
+  options.check_readable_first = false;
+  absl::StatusOr<ContextPacker> packer = ContextPacker::Create(t.root(), options);
+  ASSERT_TRUE(packer.ok()) << packer.status();
+  std::string tar;
+  bool swapped = false;
+  absl::StatusOr<ContextStats> stats = packer->Pack([&](const char* data, size_t len) {
+    tar.append(data, len);
+    // Once "sub/" has been sent (its lstat said directory), swap it.
+    if (!swapped && tar.find("sub/") != std::string::npos) {
+      swapped = true;
+      EXPECT_EQ(::rename(t.Path("sub").c_str(), t.Path("sub.real").c_str()), 0);
+      EXPECT_EQ(::symlink(outside.root().c_str(), t.Path("sub").c_str()), 0);
+    }
+    return true;
+  });
+  ASSERT_TRUE(swapped);
+  EXPECT_EQ(tar.find("HOST-ONLY-SECRET"), std::string::npos) << "the walk followed the link";
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kAborted) << stats.status();
+}
+
+TEST(ContextPackerTest, DockerignoreThatIsASymlinkIsRefusedWithoutReadingIt) {
+  TempTree outside;
+  outside.File("shadow", "root:$6$SECRETHASH[abc:19000:0:99999:7:::\n");
+  TempTree t;
+  t.File("Dockerfile", "FROM scratch\n");
+  t.Link(".dockerignore", outside.Path("shadow"));
+  absl::StatusOr<ContextPacker> packer = ContextPacker::Create(t.root());
+  EXPECT_EQ(packer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(packer.status().message()), HasSubstr("symbolic link"));
+  EXPECT_THAT(std::string(packer.status().message()), ::testing::Not(HasSubstr("SECRETHASH")));
+}
+
 }  // namespace
 }  // namespace dkd::core
