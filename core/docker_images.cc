@@ -246,9 +246,34 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     if (got.ok()) received += static_cast<int64_t>(*got);
     return got;
   };
+  // With pull on, the engine re-pulls every image the build reaches, which
+  // re-points those tags: an enforced owner may not move another identity's.
+  std::vector<std::unique_ptr<TagReservations::Hold>> base_holds;
   CanonicalContext canon(counted, canon_opts, [&](const std::string&, const std::string& text) {
     if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
-    return CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic);
+    RETURN_IF_ERROR(
+        CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic));
+    if (!r.owner.enforced || !r.pull) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::vector<ReachableImage> images,
+                     ReachableImages(text, r.config.build_args, BuilderKind::kClassic));
+    for (const ReachableImage& image : images) {
+      if (image.image == "scratch") continue;
+      auto ref = ParseImageArg("Dockerfile", image.image);
+      if (!ref.ok() || !ref->digest.empty()) continue;  // A digest pull moves no tag.
+      const std::string tag = ref->FamiliarString();
+      ASSIGN_OR_RETURN(auto hold, tags_being_written_.Reserve({tag}, r.owner.identity));
+      base_holds.push_back(std::move(hold));
+      absl::Status writable =
+          CheckTagWritable(*engine_, image.where, tag, r.owner, /*allow_unowned=*/true);
+      if (writable.code() == absl::StatusCode::kPermissionDenied) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "ownership: ", image.where, " ", image.image, " (line ", image.line,
+            "): pulling it would re-point a tag another identity built (ownership.enabled); "
+            "build with pull off (dkctl build --pull=false) to use the local image"));
+      }
+      RETURN_IF_ERROR(writable);
+    }
+    return absl::OkStatus();
   });
   req.query.emplace_back("dockerfile", canon.requested_dockerfile());
   req.body_reader = [&canon](char* buf, size_t n) { return canon.Read(buf, n); };

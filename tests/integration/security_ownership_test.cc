@@ -208,6 +208,36 @@ TEST_F(OwnershipAttackTest, APullCannotOverwriteAnotherIdentitysTag) {
   EXPECT_EQ(ImageId(tag), ImageId(*base_));
 }
 
+// A build with pull on makes the engine re-pull its FROM image, which moves
+// that tag to what the registry holds under the name.
+TEST_F(OwnershipAttackTest, ABuildsImplicitPullCannotOverwriteAnotherIdentitysTag) {
+  const std::string registry = FixtureEnv("DKD_TEST_REGISTRY");
+  ASSERT_FALSE(registry.empty());
+  const std::string tag = absl::StrCat(registry, "/dkdsec-base-", getpid(), ":1");
+  Docker({"tag", *base_, tag});
+  ASSERT_EQ(RunCommand({"docker", "-H", TestEngineHost(), "push", tag}).exit_code, 0);
+  Docker({"rmi", tag});
+  CommandResult built = Build("alice", {tag}, "alice-local");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const std::string alices = ImageId(tag);
+
+  const std::string dir = MakeTempDir();
+  std::ofstream(dir + "/Dockerfile") << "FROM " << tag << "\nRUN true\n";
+  const std::string bobs = absl::StrCat("dkdsec-bobfrom-", getpid(), ":1");
+  images_.push_back(bobs);
+  CommandResult r =
+      Dkctl(dkd_->tcp_host(), {"--token", TokenFor("bob", "own"), "build", "-t", bobs, dir});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--pull=false"), std::string::npos) << r.err;
+  EXPECT_EQ(ImageId(tag), alices) << "bob's build pulled over alice's tag";
+  // Neighbour: without the pull bob builds on alice's image as it is.
+  r = Dkctl(dkd_->tcp_host(),
+            {"--token", TokenFor("bob", "own"), "build", "--pull=false", "-t", bobs, dir});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ImageId(tag), alices);
+  RunCommand({"rm", "-rf", dir});
+}
+
 TEST_F(OwnershipAttackTest, ANameClashDoesNotEchoAnotherOwnersId) {
   const std::string name = absl::StrCat("dkdsec-name-", getpid());
   auto r = Request({"sleep", "60"});
