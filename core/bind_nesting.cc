@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/ownership.h"
 
 namespace dkd::core {
 namespace {
@@ -49,6 +50,7 @@ std::vector<HostBind> BindsFromContainerList(const nlohmann::json& containers) {
       while (b.source.size() > 1 && b.source.back() == '/') b.source.pop_back();
       b.writable = m.value("RW", false);
       b.owner = absl::StrCat("container ", ContainerLabel(c));
+      if (auto labels = c.find("Labels"); labels != c.end()) b.owner_identity = OwnerOf(*labels);
       out.push_back(std::move(b));
     }
   }
@@ -56,18 +58,22 @@ std::vector<HostBind> BindsFromContainerList(const nlohmann::json& containers) {
 }
 
 absl::Status CheckBindNesting(const std::vector<HostBind>& proposed,
-                              const std::vector<HostBind>& existing) {
+                              const std::vector<HostBind>& existing, const Owner& owner) {
+  std::vector<HostBind> seen = existing;
+  for (HostBind& e : seen) {
+    if (owner.enforced && e.owner_identity != owner.identity) e.owner = "another container";
+  }
   for (const HostBind& p : proposed) {
     for (const HostBind& q : proposed) {
       if (q.writable && StrictlyInside(p.source, q.source)) return Refuse(p, q);
     }
-    for (const HostBind& e : existing) {
+    for (const HostBind& e : seen) {
       if (e.writable && StrictlyInside(p.source, e.source)) return Refuse(p, e);
     }
   }
   for (const HostBind& p : proposed) {
     if (!p.writable) continue;
-    for (const HostBind& e : existing) {
+    for (const HostBind& e : seen) {
       if (StrictlyInside(e.source, p.source)) {
         return absl::PermissionDeniedError(absl::StrCat(
             "policy: ", p.field, ": writable bind source \"", p.source, "\" contains \"", e.source,

@@ -23,15 +23,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/ownership.h"
 #include "nlohmann/json.hpp"
 
 namespace dkd::core {
 
 struct HostBind {
-  std::string source;     // Resolved absolute host path.
-  bool writable = false;  // The container can write through it.
-  std::string owner;      // For messages: "this container" or the container's name/id.
-  std::string field;      // For the new container's binds: the request field.
+  std::string source;          // Resolved absolute host path.
+  bool writable = false;       // The container can write through it.
+  std::string owner;           // For messages: "this container" or the container's name/id.
+  std::string owner_identity;  // The container's dkd.owner label, if any.
+  std::string field;           // For the new container's binds: the request field.
 };
 
 // The bind mounts of every container in the engine's GET /containers/json?all=1
@@ -42,9 +44,10 @@ std::vector<HostBind> BindsFromContainerList(const nlohmann::json& containers);
 // PermissionDenied naming the field and the container that could redirect it
 // when a bind in `proposed` lies strictly inside a writable bind of `proposed`
 // or `existing`, or a writable bind in `proposed` strictly contains a bind of
-// `existing`.
+// `existing`. For an enforced `owner`, another owner's container is called
+// "another container", never by name.
 absl::Status CheckBindNesting(const std::vector<HostBind>& proposed,
-                              const std::vector<HostBind>& existing);
+                              const std::vector<HostBind>& existing, const Owner& owner = {});
 
 // True when `path` lies strictly inside `dir` (component-wise; both absolute
 // and clean).

@@ -278,7 +278,7 @@ class DockerManager {
   absl::StatusOr<nlohmann::json> InspectNetwork(const std::string& name);
   // The bind-nesting rule against every container the engine has. Call with
   // binds_mu_ held, through the create.
-  absl::Status CheckBindsAgainstEngine(const ContainerSpec& spec);
+  absl::Status CheckBindsAgainstEngine(const ContainerSpec& spec, const Owner& owner);
 
   std::shared_ptr<EngineClient> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;

@@ -122,12 +122,12 @@ absl::StatusOr<nlohmann::json> DockerManager::InspectNetwork(const std::string& 
   return res;
 }
 
-absl::Status DockerManager::CheckBindsAgainstEngine(const ContainerSpec& spec) {
+absl::Status DockerManager::CheckBindsAgainstEngine(const ContainerSpec& spec, const Owner& owner) {
   EngineRequest req;
   req.path = "/containers/json";
   req.query.emplace_back("all", "1");
   ASSIGN_OR_RETURN(nlohmann::json list, engine_->CallJson(req));
-  return CheckBindNesting(spec.binds, BindsFromContainerList(list));
+  return CheckBindNesting(spec.binds, BindsFromContainerList(list), owner);
 }
 
 absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* cancel) {
@@ -160,7 +160,7 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
       std::unique_lock<std::mutex> binds_lock(binds_mu_, std::defer_lock);
       if (!spec.binds.empty()) {
         binds_lock.lock();
-        RETURN_IF_ERROR(CheckBindsAgainstEngine(spec));
+        RETURN_IF_ERROR(CheckBindsAgainstEngine(spec, r.owner));
       }
       ASSIGN_OR_RETURN(result.id,
                        CreateContainer(r, spec.image_ref, spec.create_body, &result.warnings));

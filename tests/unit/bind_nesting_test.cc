@@ -68,6 +68,19 @@ TEST(BindNestingTest, ReadsBindsAndVolumesFromTheContainerList) {
   EXPECT_TRUE(BindsFromContainerList(nlohmann::json::object()).empty());
 }
 
+TEST(BindNestingTest, AnotherOwnersContainerIsNotNamed) {
+  HostBind theirs = Bind("/srv/root/alice", true, "container alices-web");
+  theirs.owner_identity = "alice";
+  absl::Status s = CheckBindNesting({Bind("/srv/root/alice/a", false)}, {theirs},
+                                    Owner{"bob", /*enforced=*/true});
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message().find("alices-web"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("another container"), absl::string_view::npos) << s;
+  s = CheckBindNesting({Bind("/srv/root/alice/a", false)}, {theirs},
+                       Owner{"alice", /*enforced=*/true});
+  EXPECT_NE(s.message().find("alices-web"), absl::string_view::npos) << s;
+}
+
 TEST(BindNestingTest, StrictlyInsideIsComponentWise) {
   EXPECT_TRUE(StrictlyInside("/a/b", "/a"));
   EXPECT_TRUE(StrictlyInside("/a", "/"));
