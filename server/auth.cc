@@ -1,7 +1,12 @@
 #include "server/auth.h"
 
+#include <arpa/inet.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -162,13 +167,79 @@ absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& context,
 }
 
 absl::StatusOr<std::string> CertificateIdentity(const grpc::AuthContext& auth_context) {
-  for (const auto& v : auth_context.FindPropertyValues("x509_common_name")) {
-    if (!v.empty()) return std::string(v.data(), v.size());
+  // Read from the verified certificate itself rather than gRPC's summary
+  // properties, which take the first of several CNs and any kind of SAN.
+  const auto pems = auth_context.FindPropertyValues("x509_pem_cert");
+  if (pems.empty()) return Unauthenticated("the client certificate could not be read");
+  const std::string pem(pems[0].data(), pems[0].size());
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
+  if (cert == nullptr) return Unauthenticated("the client certificate could not be read");
+  auto utf8 = [](const ASN1_STRING* value) -> std::string {
+    unsigned char* out = nullptr;
+    const int n = ASN1_STRING_to_UTF8(&out, value);
+    if (n < 0) return "";
+    std::string text(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+    OPENSSL_free(out);
+    return text;
+  };
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  std::vector<std::string> cns;
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    cns.push_back(utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
   }
-  for (const auto& v : auth_context.FindPropertyValues("x509_subject_alternative_name")) {
-    if (!v.empty()) return std::string(v.data(), v.size());
+  if (cns.size() > 1) {
+    return Unauthenticated(absl::StrCat("the client certificate's subject has ", cns.size(),
+                                        " CNs; dkd takes exactly one identity per certificate"));
   }
-  return Unauthenticated("the client certificate names no CN or SAN");
+  if (cns.size() == 1) {
+    if (cns[0].empty()) return Unauthenticated("the client certificate's CN is empty");
+    return cns[0];
+  }
+  // No CN: the first SAN. A DNS name stands for itself; other kinds are
+  // qualified ("uri:…", "email:…", "ip:…"), so a URI or e-mail SAN can never
+  // pass for the identity of the same text as a DNS name or CN.
+  std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)> sans(
+      static_cast<GENERAL_NAMES*>(
+          X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)),
+      [](GENERAL_NAMES* g) { GENERAL_NAMES_free(g); });
+  if (sans == nullptr || sk_GENERAL_NAME_num(sans.get()) == 0) {
+    return Unauthenticated("the client certificate names no CN or SAN");
+  }
+  const GENERAL_NAME* first = sk_GENERAL_NAME_value(sans.get(), 0);
+  std::string identity;
+  switch (first->type) {
+    case GEN_DNS:
+      identity = utf8(first->d.dNSName);
+      break;
+    case GEN_URI:
+      identity = absl::StrCat("uri:", utf8(first->d.uniformResourceIdentifier));
+      break;
+    case GEN_EMAIL:
+      identity = absl::StrCat("email:", utf8(first->d.rfc822Name));
+      break;
+    case GEN_IPADD: {
+      const ASN1_OCTET_STRING* ip = first->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = {0};
+      const int family = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
+      if ((ASN1_STRING_length(ip) == 4 || ASN1_STRING_length(ip) == 16) &&
+          inet_ntop(family, ASN1_STRING_get0_data(ip), text, sizeof text) != nullptr) {
+        identity = absl::StrCat("ip:", text);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  if (identity.empty() || absl::EndsWith(identity, ":")) {
+    return Unauthenticated(
+        "the client certificate has no CN, and its first SAN is not a DNS name, URI, e-mail "
+        "address or IP address");
+  }
+  return identity;
 }
 
 bool MatchesLocalToken(absl::string_view token, const AuthSettings& auth) {
