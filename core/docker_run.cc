@@ -131,7 +131,8 @@ absl::Status DockerManager::CheckBindsAgainstEngine(const ContainerSpec& spec, c
 }
 
 absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* cancel) {
-  const RunPolicy pol = policy();
+  RunPolicy pol = policy();
+  pol.bind_roots = BindRootsFor(pol, r.owner.identity, r.owner.enforced);
   ASSIGN_OR_RETURN(ContainerSpec spec, BuildContainerSpec(r, pol));
   RETURN_IF_ERROR(
       PinNetworks(&spec, pol, [this](const std::string& name) { return InspectNetwork(name); }));

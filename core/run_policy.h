@@ -19,6 +19,10 @@ namespace dkd::core {
 struct RunPolicy {
   // Host directories under which bind mounts are allowed (run.bind_roots).
   std::vector<std::string> bind_roots;
+  // run.bind_roots_per_identity: with ownership enforced, a caller may bind
+  // only from <root>/<identity> under each root, so no identity can read,
+  // write or block another's directories through a bind.
+  bool bind_roots_per_identity = false;
   // Paths that can never be mounted, nor any parent of them.
   std::vector<std::string> forbidden_paths = {"/var/run/docker.sock", "/run/docker.sock",
                                               "/var/run/docker", "/run/containerd",
@@ -41,6 +45,12 @@ struct RunPolicy {
   // (build.allow_remote_add).
   bool allow_remote_add = false;
 };
+
+// The bind roots `identity` may use: `policy.bind_roots` as they are, or, with
+// bind_roots_per_identity and an enforced owner, <root>/<identity> for each
+// root (none when the identity is not a plain name usable as a directory).
+std::vector<std::string> BindRootsFor(const RunPolicy& policy, const std::string& identity,
+                                      bool enforced);
 
 // PermissionDenied unless `registry` (a reference's domain) is in `allowed`
 // (empty allows all). `what` is "push" or "build base image"; `key` the config key.

@@ -141,16 +141,17 @@ class Reader {
 };
 
 absl::Status ParseRun(const Reader& r, const json& run, core::RunPolicy* p) {
-  RETURN_IF_ERROR(r.OnlyKeys(
-      run, "run",
-      {"bind_roots", "allow_privileged", "allow_host_network", "allow_host_pid", "allow_host_ipc",
-       "allow_cap_add", "allow_devices", "published_ports", "forbidden_paths"}));
+  RETURN_IF_ERROR(r.OnlyKeys(run, "run",
+                             {"bind_roots", "allow_privileged", "allow_host_network",
+                              "allow_host_pid", "allow_host_ipc", "allow_cap_add", "allow_devices",
+                              "published_ports", "forbidden_paths", "bind_roots_per_identity"}));
   RETURN_IF_ERROR(r.AbsoluteDirs(run, "run", "bind_roots", &p->bind_roots));
   std::vector<std::string> extra_forbidden;
   RETURN_IF_ERROR(r.AbsoluteDirs(run, "run", "forbidden_paths", &extra_forbidden));
   // Extra forbidden paths add to the built-in ones; they can never remove them.
   p->forbidden_paths.insert(p->forbidden_paths.end(), extra_forbidden.begin(),
                             extra_forbidden.end());
+  RETURN_IF_ERROR(r.Bool(run, "run", "bind_roots_per_identity", &p->bind_roots_per_identity));
   RETURN_IF_ERROR(r.Bool(run, "run", "allow_privileged", &p->allow_privileged));
   RETURN_IF_ERROR(r.Bool(run, "run", "allow_host_network", &p->allow_host_network));
   RETURN_IF_ERROR(r.Bool(run, "run", "allow_host_pid", &p->allow_host_pid));

@@ -252,5 +252,47 @@ TEST_F(OwnershipAttackTest, ANameClashDoesNotEchoAnotherOwnersId) {
   EXPECT_NE(s.error_message().find(name), std::string::npos) << s.error_message();
 }
 
+// Bind directories are the operator's, not the callers': with
+// run.bind_roots_per_identity each identity binds only from its own subtree,
+// so it can neither read another's files nor block its binds.
+TEST(BindRootsPerIdentityTest, AnIdentityBindsOnlyFromItsOwnDirectory) {
+  const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
+  ASSERT_FALSE(base.empty());
+  const std::string root = MakeTempDir();
+  RunCommand({"mkdir", "-p", root + "/alice/data", root + "/bob/secret"});
+  std::ofstream(root + "/bob/secret/s") << "bobsecret\n";
+  auto d = StartDaemon(
+      {"",
+       {},
+       TokenConfig({{"alice", "build"}, {"bob", "build"}}, "pid",
+                   absl::StrCat(R"("ownership":{"enabled":true},"run":{"bind_roots":[")", root,
+                                R"("],"bind_roots_per_identity":true})"))});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto stub = DockerManager::NewStub(PlainChannel((*d)->tcp_target()));
+  auto run = [&](const std::string& source, dkd::v1::RunContainerResponse* out) {
+    dkd::v1::RunContainerRequest r;
+    r.mutable_config()->set_image_name(base.substr(0, base.rfind(':')));
+    r.mutable_config()->set_tag(base.substr(base.rfind(':') + 1));
+    r.add_command("sh");
+    r.add_command("-c");
+    r.add_command("cat /m/secret/s 2>/dev/null; ls /m");
+    r.set_auto_remove(true);
+    r.set_pull_policy(dkd::v1::RunContainerRequest::NEVER);
+    (*r.mutable_config()->mutable_volumes())[source] = "/m:ro";
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + TokenFor("alice", "pid"));
+    return stub->RunContainer(&ctx, r, out);
+  };
+  dkd::v1::RunContainerResponse out;
+  for (const std::string& source : {root + "/bob", root + "/bob/secret", root}) {
+    grpc::Status s = run(source, &out);
+    EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << source << ": " << s.error_message();
+    EXPECT_EQ(out.stdout().find("bobsecret"), std::string::npos);
+  }
+  grpc::Status s = run(root + "/alice/data", &out);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  RunCommand({"rm", "-rf", root});
+}
+
 }  // namespace
 }  // namespace dkd::testing
