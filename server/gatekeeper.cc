@@ -99,6 +99,7 @@ void Gatekeeper::BeginShutdown() {
     for (core::CancelToken* t : streams_open_) t->Cancel();
     hooks = shutdown_hooks_;
   }
+  builds_.Close();  // Queued builds end now, with UNAVAILABLE.
   for (const auto& hook : hooks) hook();
 }
 

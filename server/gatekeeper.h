@@ -60,8 +60,8 @@ class Gatekeeper {
   DeadlineWatchdog& watchdog() { return watchdog_; }
 
   // New calls are refused with UNAVAILABLE, every registered long-lived
-  // stream's token is cancelled so it ends with a clean status, and every
-  // hook added by OnShutdown runs.
+  // stream's token is cancelled so it ends with a clean status, builds
+  // waiting for a slot end, and every hook added by OnShutdown runs.
   void BeginShutdown();
   // Runs `hook` in BeginShutdown (for calls that hold no thread to cancel).
   void OnShutdown(std::function<void()> hook);
