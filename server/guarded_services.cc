@@ -63,10 +63,14 @@ absl::Status StillWanted(Gatekeeper* gatekeeper, grpc::ServerContext* context) {
 }
 
 // A call that went away before its build started ends with why: its
-// deadline, or its cancellation; `s` otherwise.
+// deadline, or its cancellation; `s` otherwise. The client gives up at its
+// own deadline, a little before dkd's copy of it (received as a timeout) is
+// due, so a cancellation within kDeadlineSlack of the deadline counts as the
+// deadline.
 grpc::Status QueueEndStatus(grpc::ServerContext* context, const grpc::Status& s) {
+  constexpr auto kDeadlineSlack = std::chrono::seconds(1);
   if (!context->IsCancelled()) return s;
-  if (context->deadline() <= std::chrono::system_clock::now()) {
+  if (context->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "the call's deadline passed before the build started");
   }
