@@ -167,6 +167,7 @@ grpc::Status GuardedDockerManager::BuildImage(
   if (!slot.ok()) return call.Finish(QueueEndStatus(context, ToGrpcStatus(slot.status())));
   metrics.builds_active().Increment();
   s = inner_->BuildImageAs(context, spec, stream, OwnerOf(call));
+  slot->reset();  // The next build starts now, not after the audit line.
   metrics.builds_active().Decrement();
   if (state->over_limit) s = ContextTooLarge(metrics, *state);
   return call.Finish(s);

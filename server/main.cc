@@ -23,7 +23,6 @@
 #include "core/engine_address.h"
 #include "core/engine_client.h"
 #include "core/image_optimizer.h"
-#include "core/status_macros.h"
 #include "server/audit.h"
 #include "server/build_generator_service.h"
 #include "server/build_interceptor.h"
@@ -133,27 +132,6 @@ void KeepLocalToken(const server::AuthSettings& running, server::AuthSettings* r
   reloaded->local_token_sha256 = running.local_token_sha256;
 }
 
-// Claims every listen address for this process (see single_instance.h).
-absl::Status ClaimAddresses(const server::DaemonConfig& config,
-                            const std::vector<server::ListenAddress>& listeners,
-                            std::unique_ptr<server::UnixSocketClaim>* unix_claim) {
-  for (const auto& l : listeners) {
-    if (l.is_unix) {
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(l.path).parent_path(), ec);
-      auto claim = server::UnixSocketClaim::Claim("listen.unix_socket", l.path);
-      if (!claim.ok()) return claim.status();
-      *unix_claim = *std::move(claim);
-    } else {
-      RETURN_IF_ERROR(server::CheckTcpPortFree("listen.tcp", l.host, l.port));
-    }
-  }
-  if (config.http_listen.empty()) return absl::OkStatus();
-  auto http = server::ParseListenAddress("http.listen", config.http_listen);
-  if (!http.ok() || http->is_unix) return absl::OkStatus();  // HttpEndpoints says why.
-  return server::CheckTcpPortFree("http.listen", http->host, http->port);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,7 +200,8 @@ int main(int argc, char** argv) {
   // One dkd per address: claimed (or refused, naming the holder) before
   // anything else is touched.
   std::unique_ptr<server::UnixSocketClaim> unix_claim;
-  if (absl::Status s = ClaimAddresses(config, listeners, &unix_claim); !s.ok()) {
+  if (absl::Status s = server::ClaimListenAddresses(listeners, config.http_listen, &unix_claim);
+      !s.ok()) {
     return Fail(std::string(s.message()));
   }
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials = grpc::InsecureServerCredentials();

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -203,6 +204,26 @@ absl::Status CheckTcpPortFree(absl::string_view flag, const std::string& host, i
   return absl::FailedPreconditionError(absl::StrCat(
       flag, ": ", host, ":", port, " is in use", holder.empty() ? "" : absl::StrCat(" by ", holder),
       "; stop it first, or give this dkd another address"));
+}
+
+absl::Status ClaimListenAddresses(const std::vector<ListenAddress>& listeners,
+                                  const std::string& http_listen,
+                                  std::unique_ptr<UnixSocketClaim>* unix_claim) {
+  for (const auto& l : listeners) {
+    if (l.is_unix) {
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(l.path).parent_path(), ec);
+      auto claim = UnixSocketClaim::Claim("listen.unix_socket", l.path);
+      if (!claim.ok()) return claim.status();
+      *unix_claim = *std::move(claim);
+    } else if (absl::Status s = CheckTcpPortFree("listen.tcp", l.host, l.port); !s.ok()) {
+      return s;
+    }
+  }
+  if (http_listen.empty()) return absl::OkStatus();
+  auto http = ParseListenAddress("http.listen", http_listen);
+  if (!http.ok() || http->is_unix) return absl::OkStatus();  // HttpEndpoints says why.
+  return CheckTcpPortFree("http.listen", http->host, http->port);
 }
 
 }  // namespace dkd::server

@@ -14,10 +14,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/listen_address.h"
 
 namespace dkd::server {
 
@@ -48,6 +50,13 @@ class UnixSocketClaim {
 // /proc shows it, the listening process, when the port is taken. Other bind
 // errors are left to the listener that follows.
 absl::Status CheckTcpPortFree(absl::string_view flag, const std::string& host, int port);
+
+// Claims every gRPC listener in `listeners` (the unix socket into
+// `unix_claim`) and checks the HTTP port `http_listen` ("" = none), before
+// any of them is opened. The first refusal, as above.
+absl::Status ClaimListenAddresses(const std::vector<ListenAddress>& listeners,
+                                  const std::string& http_listen,
+                                  std::unique_ptr<UnixSocketClaim>* unix_claim);
 
 // "pid 1234 (dkd)" for the processes listening on TCP `port`, from
 // /proc/net/tcp{,6} and /proc/*/fd; "" when none can be seen.
