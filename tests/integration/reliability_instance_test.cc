@@ -91,6 +91,20 @@ TEST_F(SecondInstanceTest, RefusesTheSameUnixSocketAndLeavesTheFirstServing) {
   ExpectServing(*first_);
 }
 
+TEST_F(SecondInstanceTest, RefusesOtherSpellingsOfTheSameSocketPath) {
+  // Through "unix://", a "." component, and a symbolic link to the directory.
+  const std::string link = dir_ + "/link";
+  ASSERT_EQ(symlink(first_->dir().c_str(), link.c_str()), 0);
+  for (const std::string& spelling : {"unix://" + first_->dir() + "/dkd.sock",
+                                      first_->dir() + "/./dkd.sock", link + "/dkd.sock"}) {
+    CommandResult r = SecondDkd(dir_, spelling, "127.0.0.1:0", "127.0.0.1:0");
+    EXPECT_NE(r.exit_code, 0) << spelling;
+    EXPECT_NE(r.exit_code, 124) << spelling;
+    EXPECT_EQ(Contains(r.out + r.err, pid_text()), "") << spelling;
+  }
+  ExpectServing(*first_);
+}
+
 TEST_F(SecondInstanceTest, RefusesTheSameTcpPortNamingTheHolder) {
   CommandResult r = SecondDkd(dir_, dir_ + "/second.sock", first_->tcp_target(), "127.0.0.1:0");
   EXPECT_NE(r.exit_code, 0);
