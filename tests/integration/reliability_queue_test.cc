@@ -20,6 +20,10 @@ namespace {
 using dkd::v1::DockerManager;
 using grpc::StatusCode;
 
+std::string Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos ? "" : "missing \"" + part + "\" in:\n" + text;
+}
+
 std::string Tag(const std::string& what) { return absl::StrCat("dkd-rq-", getpid(), "-", what); }
 
 void RemoveImages(const std::vector<std::string>& tags) {
@@ -262,6 +266,45 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
   EXPECT_EQ(gone_line.value("code", ""), "CANCELLED") << gone_line.dump();
   EXPECT_EQ(Slurp(audit).find("must carry the BuildSpec"), std::string::npos) << Slurp(audit);
   RemoveImages({slow_tag, late_tag, gone_tag, after_tag});
+  RunCommand({"rm", "-rf", dir});
+}
+
+TEST(BuildQueueReliabilityTest, DkdsOwnDeadlinePassingWhileQueuedIsAuditedWithTheTarget) {
+  ASSERT_FALSE(Base().empty());
+  const std::string dir = MakeTempDir();
+  const std::string audit = dir + "/audit.log";
+  // dkd's default deadline applies to calls that bring none of their own.
+  auto d = StartDaemon({"",
+                        {"--max-concurrent-builds", "1", "--audit-log", audit},
+                        R"({"limits": {"deadlines": {"BuildImage": 2}}})"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto channel = PlainChannel((*d)->unix_target());
+  const std::string slow_tag = Tag("own-hold"), late_tag = Tag("own-late");
+  Outcome slow;
+  std::thread slow_client([&] {
+    slow = BuildWithDeadline(channel, slow_tag,
+                             TinyContext(absl::StrCat("sleep 5 && echo ", getpid(), " > /o")),
+                             std::chrono::seconds(120));
+  });
+  ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_active") == 1; }));
+  auto stub = DockerManager::NewStub(channel);
+  grpc::ClientContext ctx;  // No deadline of its own.
+  std::vector<dkd::v1::BuildEvent> events;
+  const auto started = std::chrono::steady_clock::now();
+  grpc::Status s = Build(stub.get(), &ctx, late_tag, TinyContext("true"), &events);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(s.error_code(), StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_EQ(Contains(s.error_message(), "limits.deadlines.BuildImage"), "");
+  EXPECT_LT(took, std::chrono::seconds(4)) << "ended by the slow build, not by the deadline";
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(events.front().has_queued());
+  slow_client.join();
+  EXPECT_TRUE(slow.status.ok()) << slow.status.error_message();
+  ASSERT_TRUE(WaitFor([&] { return !AuditLineFor(audit, late_tag + ":1").is_null(); }));
+  const nlohmann::json line = AuditLineFor(audit, late_tag + ":1");
+  EXPECT_EQ(line.value("code", ""), "DEADLINE_EXCEEDED") << line.dump();
+  EXPECT_EQ(Metric((*d)->http_port(), "dkd_builds_queued"), 0);
+  RemoveImages({slow_tag, late_tag});
   RunCommand({"rm", "-rf", dir});
 }
 
