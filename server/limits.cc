@@ -40,7 +40,7 @@ void BuildQueue::Release() {
 }
 
 void BuildQueue::GrantLocked() {
-  while (!queue_.empty() && running_ < max_) {
+  while (!closed_ && !queue_.empty() && running_ < max_) {
     Waiter* next = queue_.front();
     queue_.pop_front();
     next->granted = true;

@@ -66,7 +66,8 @@ class BuildQueue {
     bool granted = false;  // Given a slot (and out of queue_) by a Release.
   };
   void Release();
-  // Hands free slots to the waiters at the head of the queue.
+  // Hands free slots to the waiters at the head of the queue (none once
+  // closed: they are leaving).
   void GrantLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::Duration poll_;
