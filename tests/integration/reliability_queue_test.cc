@@ -32,6 +32,12 @@ void RemoveImages(const std::vector<std::string>& tags) {
   RunCommand(argv);
 }
 
+// Removes the images a test built, however it ends (a failed ASSERT too).
+struct ImagesCleanup {
+  std::vector<std::string> tags;
+  ~ImagesCleanup() { RemoveImages(tags); }
+};
+
 struct Outcome {
   grpc::Status status;
   std::vector<dkd::v1::BuildEvent> events;
@@ -63,6 +69,7 @@ TEST(BuildQueueReliabilityTest, TwelveConcurrentBuildsOnFourSlotsAllFinishTwenty
   constexpr int kBuilds = 12;
   std::vector<std::string> tags;
   for (int i = 0; i < kBuilds; ++i) tags.push_back(Tag(absl::StrCat("c", i)));
+  ImagesCleanup cleanup{tags};
   int queued_clients = 0;
   for (int round = 0; round < 20; ++round) {
     std::vector<Outcome> outcomes(kBuilds);
@@ -101,7 +108,6 @@ TEST(BuildQueueReliabilityTest, TwelveConcurrentBuildsOnFourSlotsAllFinishTwenty
   }
   // Twelve at once on four slots: builds did queue (and still all finished).
   EXPECT_GT(queued_clients, 0);
-  RemoveImages(tags);
 }
 
 TEST(BuildQueueReliabilityTest, QueuedBuildsCostNoCpuAndStartInArrivalOrder) {
@@ -110,6 +116,8 @@ TEST(BuildQueueReliabilityTest, QueuedBuildsCostNoCpuAndStartInArrivalOrder) {
   ASSERT_TRUE(d.ok()) << d.status();
   auto channel = PlainChannel((*d)->unix_target());
   const std::string slow_tag = Tag("slow");
+  ImagesCleanup cleanup{{slow_tag}};
+  for (int i = 0; i < 8; ++i) cleanup.tags.push_back(Tag(absl::StrCat("w", i)));
   Outcome slow;
   std::thread slow_client([&] {
     slow = BuildWithDeadline(channel, slow_tag,
@@ -163,8 +171,6 @@ TEST(BuildQueueReliabilityTest, QueuedBuildsCostNoCpuAndStartInArrivalOrder) {
       EXPECT_EQ(outcomes[finished[k]].first_position, k + 1) << "finish #" << k;
     }
   }
-  tags.push_back(slow_tag);
-  RemoveImages(tags);
 }
 
 // The audit line of the BuildImage call for `target`, or null.
@@ -188,6 +194,7 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
   auto channel = PlainChannel((*d)->unix_target());
   const std::string slow_tag = Tag("hold"), late_tag = Tag("late"), gone_tag = Tag("gone"),
                     after_tag = Tag("after");
+  ImagesCleanup cleanup{{slow_tag, late_tag, gone_tag, after_tag}};
   Outcome slow, after, late;
   std::thread slow_client([&] {
     slow = BuildWithDeadline(channel, slow_tag,
@@ -265,7 +272,6 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
   const nlohmann::json gone_line = AuditLineFor(audit, gone_tag + ":1");
   EXPECT_EQ(gone_line.value("code", ""), "CANCELLED") << gone_line.dump();
   EXPECT_EQ(Slurp(audit).find("must carry the BuildSpec"), std::string::npos) << Slurp(audit);
-  RemoveImages({slow_tag, late_tag, gone_tag, after_tag});
   RunCommand({"rm", "-rf", dir});
 }
 
@@ -280,6 +286,7 @@ TEST(BuildQueueReliabilityTest, DkdsOwnDeadlinePassingWhileQueuedIsAuditedWithTh
   ASSERT_TRUE(d.ok()) << d.status();
   auto channel = PlainChannel((*d)->unix_target());
   const std::string slow_tag = Tag("own-hold"), late_tag = Tag("own-late");
+  ImagesCleanup cleanup{{slow_tag, late_tag}};
   Outcome slow;
   std::thread slow_client([&] {
     slow = BuildWithDeadline(channel, slow_tag,
@@ -304,7 +311,6 @@ TEST(BuildQueueReliabilityTest, DkdsOwnDeadlinePassingWhileQueuedIsAuditedWithTh
   const nlohmann::json line = AuditLineFor(audit, late_tag + ":1");
   EXPECT_EQ(line.value("code", ""), "DEADLINE_EXCEEDED") << line.dump();
   EXPECT_EQ(Metric((*d)->http_port(), "dkd_builds_queued"), 0);
-  RemoveImages({slow_tag, late_tag});
   RunCommand({"rm", "-rf", dir});
 }
 
