@@ -50,13 +50,14 @@ grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext*,
 grpc::Status DockerManagerService::BuildImage(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream) {
-  return BuildImageAs(context, stream, core::Owner{}, 0);
+  dkd::v1::BuildSpec spec;
+  grpc::Status s = ReadBuildSpec(stream, &spec);
+  return s.ok() ? BuildImageAs(context, spec, stream, core::Owner{}, 0) : s;
 }
 
-grpc::Status DockerManagerService::BuildImageAs(
-    grpc::ServerContext* context,
+grpc::Status DockerManagerService::ReadBuildSpec(
     grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
-    const core::Owner& owner, int64_t max_context_bytes) {
+    dkd::v1::BuildSpec* spec) {
   dkd::v1::BuildImageRequest first;
   if (!stream->Read(&first)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -67,7 +68,15 @@ grpc::Status DockerManagerService::BuildImageAs(
                         "spec: the first BuildImage message must carry the BuildSpec, not a "
                         "context chunk");
   }
-  core::BuildRequest request = FromProto(first.spec());
+  *spec = std::move(*first.mutable_spec());
+  return grpc::Status::OK;
+}
+
+grpc::Status DockerManagerService::BuildImageAs(
+    grpc::ServerContext* context, const dkd::v1::BuildSpec& spec,
+    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
+    const core::Owner& owner, int64_t max_context_bytes) {
+  core::BuildRequest request = FromProto(spec);
   request.owner = owner;
   request.max_context_bytes = max_context_bytes;
   // Context chunks are read as the engine asks for them: never held whole.

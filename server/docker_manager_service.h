@@ -58,12 +58,19 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
                             const dkd::v1::StreamEventsRequest* request,
                             grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
 
+  // Reads the first BuildImage message into `spec`. INVALID_ARGUMENT when the
+  // stream ends first or the message is a context chunk.
+  static grpc::Status ReadBuildSpec(
+      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
+      dkd::v1::BuildSpec* spec);
+
   // The calls that create or overwrite engine objects, on behalf of `owner`
   // (core/ownership.h); the overrides above act for no one. BuildImageAs
-  // also applies limits.max_context_bytes (0 = none), counted by the core on
-  // the decompressed canonical tar the engine receives.
+  // takes the spec already read by ReadBuildSpec, reads the context and
+  // applies limits.max_context_bytes (0 = none), counted by the core on the
+  // decompressed canonical tar the engine receives.
   grpc::Status BuildImageAs(
-      grpc::ServerContext* context,
+      grpc::ServerContext* context, const dkd::v1::BuildSpec& spec,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
       const core::Owner& owner, int64_t max_context_bytes);
   grpc::Status PullImageAs(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,

@@ -99,7 +99,24 @@ void Gatekeeper::BeginShutdown() {
     for (core::CancelToken* t : streams_open_) t->Cancel();
     hooks = shutdown_hooks_;
   }
+  builds_.Close();  // Queued builds end now, with UNAVAILABLE.
   for (const auto& hook : hooks) hook();
+}
+
+void Gatekeeper::CallStarted() {
+  absl::MutexLock lock(&flight_mu_);
+  ++in_flight_;
+}
+
+void Gatekeeper::CallEnded() {
+  absl::MutexLock lock(&flight_mu_);
+  --in_flight_;
+}
+
+bool Gatekeeper::AwaitCallsDone(absl::Time deadline) {
+  absl::MutexLock lock(&flight_mu_);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flight_mu_) { return in_flight_ == 0; };
+  return flight_mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
 }
 
 void Gatekeeper::OnShutdown(std::function<void()> hook) {
@@ -152,6 +169,7 @@ GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContextBase* contex
       started_(absl::Now()) {
   context_->AddInitialMetadata("x-request-id", request_id_value_);
   caller_.peer = context_->peer();
+  gatekeeper_->CallStarted();
 }
 
 GuardedCall::~GuardedCall() {
@@ -232,6 +250,10 @@ grpc::Status GuardedCall::Admit() {
 grpc::Status GuardedCall::Finish(grpc::Status status) {
   if (finished_) return status;
   finished_ = true;
+  struct Ended {
+    Gatekeeper* gatekeeper;
+    ~Ended() { gatekeeper->CallEnded(); }
+  } ended{gatekeeper_};
   ScopedRequestId scope(request_id_value_);
   if (deadline_handle_ != 0) gatekeeper_->watchdog().Disarm(deadline_handle_);
   if (deadline_expired_) {

@@ -60,12 +60,19 @@ class Gatekeeper {
   DeadlineWatchdog& watchdog() { return watchdog_; }
 
   // New calls are refused with UNAVAILABLE, every registered long-lived
-  // stream's token is cancelled so it ends with a clean status, and every
-  // hook added by OnShutdown runs.
+  // stream's token is cancelled so it ends with a clean status, builds
+  // waiting for a slot end, and every hook added by OnShutdown runs.
   void BeginShutdown();
   // Runs `hook` in BeginShutdown (for calls that hold no thread to cancel).
   void OnShutdown(std::function<void()> hook);
   bool shutting_down() const { return shutting_down_.load(); }
+  // Waits until no GuardedCall is in progress or `deadline` passes; true
+  // when none is. Lets shutdown end as soon as the calls do, whatever idle
+  // clients stay connected.
+  bool AwaitCallsDone(absl::Time deadline);
+  // Counted by GuardedCall from its construction to its Finish().
+  void CallStarted();
+  void CallEnded();
   // Returns false (and does not register) when shutdown has begun.
   bool RegisterStream(core::CancelToken* token);
   void UnregisterStream(core::CancelToken* token);
@@ -83,6 +90,8 @@ class Gatekeeper {
   StreamCounter streams_;
   DeadlineWatchdog watchdog_;
   std::atomic<bool> shutting_down_{false};
+  absl::Mutex flight_mu_;
+  int in_flight_ ABSL_GUARDED_BY(flight_mu_) = 0;
   mutable absl::Mutex mu_;
   std::shared_ptr<const SecuritySettings> settings_ ABSL_GUARDED_BY(mu_);
   std::set<core::CancelToken*> streams_open_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,6 @@
 #include "server/guarded_services.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -50,6 +51,38 @@ grpc::Status EndOfStream(Gatekeeper* gatekeeper, grpc::ServerContext* context,
   if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
   if (!s.ok() && gatekeeper->shutting_down()) return kShuttingDown;
   return ToGrpcStatus(s);
+}
+
+// OK while a queued build is still wanted; else why it is not.
+absl::Status StillWanted(Gatekeeper* gatekeeper, grpc::ServerContext* context) {
+  if (gatekeeper->shutting_down()) return absl::UnavailableError("dkd is shutting down");
+  if (DeadlineExpired(context)) {
+    return absl::DeadlineExceededError("the deadline passed while the build waited for a slot");
+  }
+  if (context->IsCancelled()) return absl::CancelledError("call cancelled while queued");
+  return absl::OkStatus();
+}
+
+// A call that went away before its build started ends with why: its
+// deadline, or its cancellation; `s` otherwise. The client gives up at its
+// own deadline, a little before dkd's copy of it (received as a timeout) is
+// due, so a cancellation within kDeadlineSlack of the deadline counts as the
+// deadline.
+grpc::Status QueueEndStatus(grpc::ServerContext* context, const grpc::Status& s) {
+  constexpr auto kDeadlineSlack = std::chrono::seconds(1);
+  if (!context->IsCancelled()) return s;
+  if (context->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the call's deadline passed before the build started");
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before the build started");
+}
+
+grpc::Status ContextTooLarge(Metrics& metrics, const BuildCallState& state) {
+  metrics.RecordLimitRejection("max_context_bytes");
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("limits.max_context_bytes: the build context exceeds ",
+                                   state.max_context_bytes, " bytes"));
 }
 
 }  // namespace
@@ -104,7 +137,25 @@ grpc::Status GuardedDockerManager::BuildImage(
   GuardedCall call(gatekeeper_, context, absl::StrCat(kDm, "BuildImage"));
   grpc::Status s = call.Admit();
   if (!s.ok()) return call.Finish(s);
+  // Registered before the spec is read, so the context interceptor records
+  // the target and checks the size hint on the very first message.
+  auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
+  struct Unregister {
+    Gatekeeper* gatekeeper;
+    grpc::ServerContext* context;
+    ~Unregister() { gatekeeper->UnregisterBuild(context); }
+  } unregister{gatekeeper_, context};
+  // The spec is read before queueing: a bad one is refused without waiting,
+  // and a build that never leaves the queue is still audited with its target.
+  dkd::v1::BuildSpec spec;
+  s = DockerManagerService::ReadBuildSpec(stream, &spec);
+  {
+    absl::MutexLock lock(&state->mu);
+    call.set_target(state->target);
+  }
+  if (!s.ok()) return call.Finish(QueueEndStatus(context, s));
   Metrics& metrics = gatekeeper_->metrics();
+  if (state->over_limit) return call.Finish(ContextTooLarge(metrics, *state));
   metrics.builds_queued().Increment();
   auto slot = gatekeeper_->builds().Acquire(
       [&](int position) {
@@ -112,30 +163,18 @@ grpc::Status GuardedDockerManager::BuildImage(
         e.mutable_queued()->set_position(position);
         stream->Write(e);
       },
-      [&] { return context->IsCancelled() || gatekeeper_->shutting_down(); });
+      [&] { return StillWanted(gatekeeper_, context); });
   metrics.builds_queued().Decrement();
-  if (!slot.ok()) {
-    return call.Finish(gatekeeper_->shutting_down()
-                           ? kShuttingDown
-                           : grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
-  }
-  auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
+  if (!slot.ok()) return call.Finish(QueueEndStatus(context, ToGrpcStatus(slot.status())));
   metrics.builds_active().Increment();
-  s = inner_->BuildImageAs(context, stream, OwnerOf(call), state->max_context_bytes);
+  s = inner_->BuildImageAs(context, spec, stream, OwnerOf(call), state->max_context_bytes);
+  slot->reset();  // The next build starts now, not after the audit line.
   metrics.builds_active().Decrement();
-  gatekeeper_->UnregisterBuild(context);
-  {
-    absl::MutexLock lock(&state->mu);
-    call.set_target(state->target);
-  }
   if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
       absl::StartsWith(s.error_message(), "limits.max_context_bytes")) {
     metrics.RecordLimitRejection("max_context_bytes");
   } else if (state->over_limit) {
-    metrics.RecordLimitRejection("max_context_bytes");
-    s = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     absl::StrCat("limits.max_context_bytes: the build context exceeds ",
-                                  state->max_context_bytes, " bytes"));
+    s = ContextTooLarge(metrics, *state);
   }
   return call.Finish(s);
 }

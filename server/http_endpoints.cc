@@ -1,6 +1,7 @@
 #include "server/http_endpoints.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/listen_address.h"
@@ -22,12 +23,23 @@ absl::StatusOr<int> HttpEndpoints::Start(const std::string& address) {
     res.set_content("ok\n", "text/plain");
   });
   server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    if (shutting_down_) {
+      res.status = 503;
+      res.set_content("shutting down\n", "text/plain");
+      return;
+    }
     const bool ready = ready_();
     res.status = ready ? 200 : 503;
     res.set_content(ready ? "ready\n" : "engine unreachable\n", "text/plain");
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second process
+  // bind the same port and take half the requests.
+  server_->set_socket_options([](int sock) {
+    const int one = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   });
   int port = a->port;
   if (port == 0) {

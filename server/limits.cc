@@ -1,6 +1,7 @@
 #include "server/limits.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "server/cancel_watcher.h"
 
@@ -8,9 +9,18 @@ namespace dkd::server {
 
 BuildQueue::Slot::~Slot() { queue_->Release(); }
 
+BuildQueue::BuildQueue(int max, absl::Duration poll) : poll_(poll), max_(max) {}
+
 void BuildQueue::SetMax(int max) {
   absl::MutexLock lock(&mu_);
   max_ = max;
+  GrantLocked();
+}
+
+void BuildQueue::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  for (Waiter* w : queue_) w->cv.Signal();
 }
 
 int BuildQueue::running() const {
@@ -20,41 +30,65 @@ int BuildQueue::running() const {
 
 int BuildQueue::waiting() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(waiting_.size());
+  return static_cast<int>(queue_.size());
 }
 
 void BuildQueue::Release() {
   absl::MutexLock lock(&mu_);
   --running_;
+  GrantLocked();
+}
+
+void BuildQueue::GrantLocked() {
+  while (!closed_ && !queue_.empty() && running_ < max_) {
+    Waiter* next = queue_.front();
+    queue_.pop_front();
+    next->granted = true;
+    ++running_;
+    next->cv.Signal();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<BuildQueue::Slot>> BuildQueue::Acquire(
-    const std::function<void(int)>& on_queued, const std::function<bool()>& cancelled) {
+    const std::function<void(int)>& on_queued, const std::function<absl::Status()>& check) {
   absl::MutexLock lock(&mu_);
-  const uint64_t ticket = next_ticket_++;
-  waiting_[ticket] = true;
-  int last_position = -1;
-  while (true) {
-    // Ahead of us: every waiting ticket lower than ours.
-    const int ahead = static_cast<int>(std::distance(waiting_.begin(), waiting_.find(ticket)));
-    if (ahead == 0 && running_ < max_) break;
-    // Position counts the builds that must finish or start before this one.
-    const int position = ahead + 1;
-    if (position != last_position) {
-      last_position = position;
-      mu_.Unlock();
-      on_queued(position);
-      mu_.Lock();
-    }
-    if (cancelled()) {
-      waiting_.erase(ticket);
-      return absl::CancelledError("the build was cancelled while queued");
-    }
-    mu_.AwaitWithTimeout(absl::Condition(this, &BuildQueue::SlotFree), absl::Milliseconds(100));
+  if (closed_) return absl::UnavailableError("dkd is shutting down");
+  if (queue_.empty() && running_ < max_) {
+    ++running_;
+    return std::make_unique<Slot>(this);
   }
-  waiting_.erase(ticket);
-  ++running_;
-  return std::make_unique<Slot>(this);
+  Waiter self;
+  const auto me = queue_.insert(queue_.end(), &self);
+  int reported = -1;
+  while (true) {
+    // A granted slot is taken only by a call still wanted: one that went
+    // away while being woken passes it on.
+    int position = 0;
+    if (!self.granted) {
+      if (closed_) {
+        queue_.erase(me);
+        return absl::UnavailableError("dkd is shutting down");
+      }
+      position = static_cast<int>(std::distance(queue_.begin(), me)) + 1;
+    }
+    const bool report = position != 0 && position != reported;
+    if (report) reported = position;
+    mu_.Unlock();
+    if (report) on_queued(position);
+    absl::Status s = check();
+    mu_.Lock();
+    if (!s.ok()) {
+      if (self.granted) {
+        --running_;
+        GrantLocked();
+      } else {
+        queue_.erase(me);
+      }
+      return s;
+    }
+    if (self.granted) return std::make_unique<Slot>(this);
+    if (!closed_) self.cv.WaitWithTimeout(&mu_, poll_);
+  }
 }
 
 bool StreamCounter::TryAcquire(const std::string& identity, int max) {

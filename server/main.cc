@@ -39,6 +39,7 @@
 #include "server/logging.h"
 #include "server/malformed_request_interceptor.h"
 #include "server/metrics.h"
+#include "server/single_instance.h"
 #include "server/systemd_notify.h"
 #include "server/version.h"
 #include "spdlog/spdlog.h"
@@ -212,6 +213,13 @@ int main(int argc, char** argv) {
     insecure_remote = !server::IsLoopbackHost(a->host) && !config.tls.enabled();
     listeners.push_back(*a);
   }
+  // One dkd per address: claimed (or refused, naming the holder) before
+  // anything else is touched.
+  std::unique_ptr<server::UnixSocketClaim> unix_claim;
+  if (absl::Status s = server::ClaimListenAddresses(listeners, config.http_listen, &unix_claim);
+      !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials = grpc::InsecureServerCredentials();
   if (config.tls.enabled()) {
     auto creds = TlsCredentials(config.tls);
@@ -264,18 +272,12 @@ int main(int argc, char** argv) {
   interceptors.push_back(std::make_unique<server::MalformedRequestInterceptorFactory>());
   interceptors.push_back(std::make_unique<server::BuildContextInterceptorFactory>(&gatekeeper));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  // Listeners are never shared through SO_REUSEPORT, which gRPC otherwise
+  // sets on TCP listeners.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int tcp_port = 0;
   for (const auto& l : listeners) {
     if (l.is_unix) {
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(l.path).parent_path(), ec);
-      struct stat st {};
-      if (lstat(l.path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-          return Fail(l.path + " exists and is not a socket; refusing to replace it");
-        }
-        unlink(l.path.c_str());  // A stale socket from an earlier run.
-      }
       builder.AddListeningPort(l.GrpcUri(), grpc::InsecureServerCredentials());
     } else {
       builder.AddListeningPort(l.GrpcUri(), tcp_credentials, &tcp_port);
@@ -285,8 +287,14 @@ int main(int argc, char** argv) {
   builder.RegisterService(&guarded_build_generator);
   builder.RegisterService(&guarded_image_optimizer);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server)
+  if (!server) {
+    for (const auto& l : listeners) {  // Taken since the check: say by whom.
+      if (l.is_unix) continue;
+      absl::Status s = server::CheckTcpPortFree("listen.tcp", l.host, l.port);
+      if (!s.ok()) return Fail(std::string(s.message()));
+    }
     return Fail("could not start the gRPC server: a listen address is in use or invalid");
+  }
   for (const auto& l : listeners) {
     if (l.is_unix) {
       chmod(l.path.c_str(), 0660);
@@ -317,15 +325,9 @@ int main(int argc, char** argv) {
                              [&metrics] { return metrics.Render(); });
   if (!config.http_listen.empty()) {
     auto port = http.Start(config.http_listen);
-    if (port.ok()) {
-      spdlog::info("HTTP /healthz /readyz /metrics on {}", config.http_listen);
-      WritePortFile(config.http_port_file, *port);
-    } else if (config.http_listen_explicit) {
-      return Fail(std::string(port.status().message()));
-    } else {
-      // The default port being taken (another dkd on this host) must not stop gRPC service.
-      spdlog::warn("{}; HTTP endpoints disabled", std::string(port.status().message()));
-    }
+    if (!port.ok()) return Fail(std::string(port.status().message()));
+    spdlog::info("HTTP /healthz /readyz /metrics on {}", config.http_listen);
+    WritePortFile(config.http_port_file, *port);
   }
   // Written last, so whoever waits for it finds every listener up.
   WritePortFile(config.port_file, tcp_port);
@@ -388,12 +390,16 @@ int main(int argc, char** argv) {
       spdlog::info("received {}, shutting down (grace {}s)", strsignal(sig),
                    absl::ToDoubleSeconds(config.shutdown_grace));
       server::NotifyStopping();
+      http.BeginShutdown();
       health->Shutdown();
       // Followed logs and event streams end now, with UNAVAILABLE; unary
       // calls and builds get the grace period, then are cancelled.
       gatekeeper.BeginShutdown();
-      server->Shutdown(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(config.shutdown_grace));
+      // The grace is for calls in progress. gRPC's own shutdown also waits
+      // for every connected client to hang up, so it starts once the calls
+      // are done, with a short drain for their last messages.
+      gatekeeper.AwaitCallsDone(absl::Now() + config.shutdown_grace);
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
       return;
     }
   });
