@@ -420,7 +420,6 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   ASSIGN_OR_RETURN(const json* http, r.Object(doc, "", "http"));
   RETURN_IF_ERROR(r.OnlyKeys(*http, "http", {"listen", "port_file"}));
   RETURN_IF_ERROR(r.String(*http, "http", "listen", &c.http_listen));
-  c.http_listen_explicit = http->contains("listen");
   RETURN_IF_ERROR(r.String(*http, "http", "port_file", &c.http_port_file));
 
   ASSIGN_OR_RETURN(const json* log, r.Object(doc, "", "log"));

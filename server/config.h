@@ -98,7 +98,6 @@ struct DaemonConfig {
   SecuritySettings security;
   std::string audit_file;  // "" = audit lines go to the daemon log.
   std::string http_listen = "127.0.0.1:7576";
-  bool http_listen_explicit = false;  // Set by the file or a flag, not the default.
   std::string http_port_file;
   std::string log_level = "info";
   std::string log_format = "text";
