@@ -15,7 +15,7 @@ scripts/fixtures.sh up >/dev/null
 eval "$(scripts/fixtures.sh env)"
 mkdir -p "$WORK"
 run=$(mktemp -d /tmp/dkdb.XXXXXX)
-build/bin/dkd --engine "$DKD_TEST_ENGINE" --unix-socket "$run/dkd.sock" --tcp 127.0.0.1:0 \
+build/bin/dkd --engine "$DKD_TEST_ENGINE" --unix-socket "$run/dkd.sock" --tcp 127.0.0.1:0 --http 127.0.0.1:0 \
   --port-file "$run/port" --log-level warn >"$run/dkd.log" 2>&1 &
 dkd_pid=$!
 cleanup() {
@@ -70,7 +70,7 @@ row "ListContainers p50, warm channel vs same call on the socket ($(get containe
   "$(get dkd_p50_ms) ms" "$(get direct_p50_ms) ms" "$(get ratio_p50)" "≤ 1.15"
 
 echo "== the same, with the container-list cache disabled (pass-through)" >&2
-build/bin/dkd --engine "$DKD_TEST_ENGINE" --unix-socket "$run/nocache.sock" --tcp "" \
+build/bin/dkd --engine "$DKD_TEST_ENGINE" --unix-socket "$run/nocache.sock" --tcp "" --http 127.0.0.1:0 \
   --list-cache-max-age 0 --log-level warn >"$run/nocache.log" 2>&1 &
 nocache_pid=$!
 for _ in $(seq 1 200); do [ -S "$run/nocache.sock" ] && break; sleep 0.05; done

@@ -42,7 +42,7 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   DOCKER_BUILDKIT=0 docker build --pull=false -q -t "$IMAGE" "$WORK" >/dev/null
 fi
 
-"$DKD" --unix-socket "$WORK/dkd.sock" --tcp "" --log-level warn >"$WORK/dkd.log" 2>&1 &
+"$DKD" --unix-socket "$WORK/dkd.sock" --tcp "" --http 127.0.0.1:0 --log-level warn >"$WORK/dkd.log" 2>&1 &
 DKD_PID=$!
 for _ in $(seq 1 100); do
   [ -S "$WORK/dkd.sock" ] && break
