@@ -19,9 +19,11 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "core/build_leftovers.h"
 #include "core/docker_manager.h"
 #include "core/engine_address.h"
 #include "core/engine_client.h"
+#include "core/fd_limit.h"
 #include "core/image_optimizer.h"
 #include "server/audit.h"
 #include "server/build_generator_service.h"
@@ -167,6 +169,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   server::ConfigureLogging(config.log_level, config.log_format);
+  // Every stream holds an engine connection: use all the descriptors allowed.
+  if (const core::NoFileRaise fds = core::RaiseNoFileLimitToHard(); !fds.error.empty()) {
+    spdlog::warn("open-file limit {} (hard {}); raising it failed: {}", fds.before.soft,
+                 fds.before.hard, fds.error);
+  } else {
+    spdlog::info("open-file limit (RLIMIT_NOFILE) {} (was {}, hard {})", fds.after.soft,
+                 fds.before.soft, fds.after.hard);
+  }
 
   auto engine_address = core::ParseEngineAddress(config.engine);
   if (!engine_address.ok()) return Fail(std::string(engine_address.status().message()));
@@ -223,9 +233,23 @@ int main(int argc, char** argv) {
   if (absl::Status s = audit.Open(); !s.ok()) return Fail(std::string(s.message()));
   server::Gatekeeper gatekeeper(config.security, &metrics, &audit);
 
-  auto engine = std::make_shared<core::EngineClient>(*engine_address);
+  auto engine =
+      std::make_shared<core::EngineClient>(*engine_address, config.engine_response_timeout);
   auto manager =
       std::make_shared<core::DockerManager>(engine, EffectivePolicy(config, *engine_address));
+  std::string state_dir = config.state_dir;
+  if (state_dir.empty() && !config.unix_socket.empty()) {
+    state_dir = std::filesystem::path(config.unix_socket).parent_path().string();
+  }
+  if (!state_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+  }
+  auto build_leftovers = std::make_shared<core::BuildLeftovers>(
+      engine, state_dir.empty() ? "" : state_dir + "/build-steps.json");
+  if (absl::Status s = build_leftovers->Load(); !s.ok())
+    spdlog::warn("{}", std::string(s.message()));
+  manager->SetBuildLeftovers(build_leftovers);
   if (config.list_cache_max_age > absl::ZeroDuration()) {
     manager->EnableListCache(config.list_cache_max_age);
   }
@@ -294,6 +318,9 @@ int main(int argc, char** argv) {
   monitor.set_ping_observer([&metrics](bool ok, absl::Duration latency) {
     metrics.RecordEngineCall("health_ping", ok, absl::ToDoubleSeconds(latency));
     metrics.SetEngineUp(ok);
+  });
+  monitor.set_on_engine_answers([build_leftovers] {
+    if (build_leftovers->HasPending()) build_leftovers->Sweep();
   });
   monitor.Start();
 
