@@ -204,9 +204,9 @@ int CountLines(const std::string& log, absl::string_view level, absl::string_vie
   return n;
 }
 
-grpc::Status StopMissing(dkd::v1::DockerManager::Stub* stub) {
+grpc::Status StopMissing(dkd::v1::DockerManager::Stub* stub, int deadline_seconds = 30) {
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, 30);
+  SetDeadline(&ctx, deadline_seconds);
   dkd::v1::StopContainerRequest req;
   req.set_id(absl::StrCat("dkdt-missing-", getpid()));
   dkd::v1::StopContainerResponse r;
@@ -256,6 +256,12 @@ TEST(ReliabilityEngineTest, RunningOutOfDescriptorsIsResourceExhaustedNamingTheL
       std::chrono::seconds(30)))
       << d.Log();
   grpc::Status unary = StopMissing(stub.get());
+  // A new connection while no descriptor is left cannot be served (accept
+  // fails, or the engine connection does); the listener must survive it.
+  auto during = dkd::v1::DockerManager::NewStub(Channel(d));
+  grpc::Status refused = StopMissing(during.get(), 3);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.error_code(), grpc::StatusCode::NOT_FOUND) << refused.error_message();
   {
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& s : ended) {
@@ -333,12 +339,14 @@ TEST(ReliabilityEngineTest, StepContainerOfABuildTheEngineDiedUnderIsRemovedWhen
   auto daemon = DaemonProcess::Start({(*engine)->host(), {"--health-interval", "0.3"}});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   DaemonProcess& d = **daemon;
-  const std::string context =
-      MakeContext(absl::StrCat("FROM busybox\nRUN echo step-", getpid(), " && sleep 300\n"));
-  // An unrelated stopped container the build output never named: it stays.
+  // Someone else's stopped container, which the build's RUN step names the
+  // way the builder names its step containers: it must stay.
   CommandResult keep = (*engine)->Docker({"create", "--name", "dkdt-keep", "busybox", "true"});
   ASSERT_EQ(keep.exit_code, 0) << keep.err;
   const std::string keep_id(absl::StripAsciiWhitespace(keep.out));
+  const std::string context = MakeContext(absl::StrCat(
+      "FROM busybox\nRUN echo step-", getpid(), " && echo ' ---> Running in ",
+      keep_id.substr(0, 12), "' && echo ' ---> Running in ", keep_id, "' && sleep 300\n"));
 
   std::thread builder;
   CommandResult build;
@@ -360,6 +368,8 @@ TEST(ReliabilityEngineTest, StepContainerOfABuildTheEngineDiedUnderIsRemovedWhen
       << d.Log();
   EXPECT_TRUE(absl::StrContains(d.Log(), "removed step container " + step)) << d.Log();
   EXPECT_EQ(AllContainers(**engine), std::vector<std::string>{keep_id});
+  EXPECT_TRUE(absl::StrContains(d.Log(), "not removing container " + keep_id.substr(0, 12)))
+      << d.Log();
   EXPECT_EQ(d.Stop(), 0) << d.Log();
   RunCommand({"rm", "-rf", context});
 }
