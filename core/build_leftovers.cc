@@ -1,6 +1,7 @@
 #include "core/build_leftovers.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -59,6 +60,18 @@ BuildLeftovers::BuildLeftovers(std::shared_ptr<EngineClient> engine, std::string
     : engine_(std::move(engine)), state_file_(std::move(state_file)) {}
 
 BuildLeftovers::~BuildLeftovers() = default;
+
+std::shared_ptr<BuildLeftovers> BuildLeftovers::Open(std::shared_ptr<EngineClient> engine,
+                                                     const std::string& state_dir) {
+  if (!state_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+  }
+  auto out = std::make_shared<BuildLeftovers>(
+      std::move(engine), state_dir.empty() ? "" : state_dir + "/build-steps.json");
+  if (absl::Status s = out->Load(); !s.ok()) spdlog::warn("{}", std::string(s.message()));
+  return out;
+}
 
 absl::Status BuildLeftovers::Load() {
   if (state_file_.empty()) return absl::OkStatus();

@@ -53,6 +53,10 @@ class BuildLeftovers {
  public:
   // `state_file` "" keeps the ids in memory only.
   BuildLeftovers(std::shared_ptr<EngineClient> engine, std::string state_file);
+  // The leftovers recorded in `state_dir`/build-steps.json (the directory is
+  // created if missing; "" keeps them in memory only), Load()ed.
+  static std::shared_ptr<BuildLeftovers> Open(std::shared_ptr<EngineClient> engine,
+                                              const std::string& state_dir);
   ~BuildLeftovers();
 
   // Reads what an earlier dkd recorded; every id becomes pending. A missing

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -442,6 +443,9 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.String(doc, "", "state_dir", &c.state_dir));
   if (!c.state_dir.empty() && c.state_dir[0] != '/') {
     return r.Error("state_dir", "must be an absolute path");
+  }
+  if (c.state_dir.empty() && !c.unix_socket.empty()) {
+    c.state_dir = std::filesystem::path(c.unix_socket).parent_path().string();
   }
   if (c.list_cache_max_age > absl::Seconds(60)) {
     return r.Error("list_cache_max_age_seconds", "must be at most 60");

@@ -237,18 +237,7 @@ int main(int argc, char** argv) {
       std::make_shared<core::EngineClient>(*engine_address, config.engine_response_timeout);
   auto manager =
       std::make_shared<core::DockerManager>(engine, EffectivePolicy(config, *engine_address));
-  std::string state_dir = config.state_dir;
-  if (state_dir.empty() && !config.unix_socket.empty()) {
-    state_dir = std::filesystem::path(config.unix_socket).parent_path().string();
-  }
-  if (!state_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(state_dir, ec);
-  }
-  auto build_leftovers = std::make_shared<core::BuildLeftovers>(
-      engine, state_dir.empty() ? "" : state_dir + "/build-steps.json");
-  if (absl::Status s = build_leftovers->Load(); !s.ok())
-    spdlog::warn("{}", std::string(s.message()));
+  auto build_leftovers = core::BuildLeftovers::Open(engine, config.state_dir);
   manager->SetBuildLeftovers(build_leftovers);
   if (config.list_cache_max_age > absl::ZeroDuration()) {
     manager->EnableListCache(config.list_cache_max_age);
