@@ -282,7 +282,9 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   std::string error;
   int step = 0, total = 0;
   std::string instruction;
+  auto steps = build_leftovers_ ? build_leftovers_->Begin() : nullptr;
   JsonMessageStream messages([&](const JsonMessage& m) {
+    if (steps) steps->Observe(m.stream);
     if (!m.error.empty()) {
       error = RedactSecrets(m.error, r.auth);
       return true;
@@ -312,6 +314,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   });
   absl::Status s = engine_->Stream(
       req, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
+  if (steps) steps->End(s);
   join_packer();
   messages.Finish();
   result.context_bytes = r.daemon_path ? 0 : received;

@@ -221,7 +221,10 @@ absl::StatusOr<bool> DockerManager::Stop(const std::string& id, std::optional<in
   req.method = "POST";
   req.path = ContainerPath(id, "/stop");
   if (timeout.has_value()) req.query.emplace_back("t", std::to_string(*timeout));
-  req.read_timeout = absl::Seconds(timeout.value_or(10) + 60);
+  // Silent for the stop grace (-1: no limit), then prompt (core/engine_client.h).
+  const int grace = timeout.value_or(10);
+  req.read_timeout =
+      grace < 0 ? absl::Hours(24 * 365) : absl::Seconds(grace) + engine_->response_timeout();
   auto res = engine_->Call(req);
   if (list_cache_) list_cache_->Invalidate();
   if (!res.ok()) return res.status();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/build_leftovers.h"
 #include "core/container_cache.h"
 #include "core/engine_client.h"
 #include "core/ownership.h"
@@ -225,6 +226,11 @@ class DockerManager {
   void EnableListCache(absl::Duration max_age);
 
   EngineClient& engine() { return *engine_; }
+  // Records the step containers of each build (core/build_leftovers.h).
+  // Call once, before serving.
+  void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
+    build_leftovers_ = std::move(leftovers);
+  }
   // Replaces the policy (e.g. on config reload); later calls see the new one.
   void SetPolicy(RunPolicy policy);
   RunPolicy policy() const;
@@ -282,6 +288,7 @@ class DockerManager {
 
   std::shared_ptr<EngineClient> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
+  std::shared_ptr<BuildLeftovers> build_leftovers_;
   TagReservations tags_being_written_;
   // Serializes bind-mount checks with their creates (see Run).
   std::mutex binds_mu_;

@@ -3,13 +3,16 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "core/fd_limit.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
 
@@ -40,6 +43,19 @@ std::string EngineMessage(absl::string_view body) {
   return std::string(absl::StripAsciiWhitespace(body.substr(0, 2048)));
 }
 
+void SetReadTimeout(httplib::ClientImpl& cli, absl::Duration timeout) {
+  // Sub-second bounds are kept (tests use them); at least 1 ms, at most a year.
+  const int64_t usecs =
+      std::clamp<int64_t>(absl::ToInt64Microseconds(timeout), 1000, 365LL * 24 * 3600 * 1000000);
+  cli.set_read_timeout(static_cast<time_t>(usecs / 1000000), static_cast<time_t>(usecs % 1000000));
+}
+
+std::string SecondsText(absl::Duration d) {
+  const double s = absl::ToDoubleSeconds(d);
+  return s == static_cast<double>(static_cast<int64_t>(s)) ? absl::StrCat(static_cast<int64_t>(s))
+                                                           : absl::StrFormat("%.1f", s);
+}
+
 std::unique_ptr<httplib::ClientImpl> MakeClient(const EngineAddress& a,
                                                 absl::Duration read_timeout) {
   std::unique_ptr<httplib::ClientImpl> cli;
@@ -61,8 +77,7 @@ std::unique_ptr<httplib::ClientImpl> MakeClient(const EngineAddress& a,
     cli = std::make_unique<httplib::ClientImpl>(a.host, a.port);
   }
   cli->set_connection_timeout(5, 0);
-  const int64_t secs = absl::ToInt64Seconds(read_timeout);
-  cli->set_read_timeout(static_cast<time_t>(std::clamp<int64_t>(secs, 1, 365LL * 24 * 3600)), 0);
+  SetReadTimeout(*cli, read_timeout);
   cli->set_write_timeout(300, 0);
   cli->set_keep_alive(false);
   return cli;
@@ -147,7 +162,8 @@ std::string UrlEncode(absl::string_view s) {
   return out;
 }
 
-EngineClient::EngineClient(EngineAddress address) : address_(std::move(address)) {}
+EngineClient::EngineClient(EngineAddress address, absl::Duration response_timeout)
+    : address_(std::move(address)), response_timeout_(response_timeout) {}
 
 EngineClient::~EngineClient() = default;
 
@@ -168,8 +184,7 @@ std::unique_ptr<httplib::ClientImpl> EngineClient::TakeIdle(absl::Duration read_
     cli = MakeClient(address_, read_timeout);
     cli->set_keep_alive(true);
   }
-  const int64_t secs = absl::ToInt64Seconds(read_timeout);
-  cli->set_read_timeout(static_cast<time_t>(std::clamp<int64_t>(secs, 1, 365LL * 24 * 3600)), 0);
+  SetReadTimeout(*cli, read_timeout);
   return cli;
 }
 
@@ -212,7 +227,8 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   // httplib would wait on a kept-alive connection for the body of a 204/304
   // (stop, remove) that never comes.
   const bool pooled = on_data == nullptr && cancel == nullptr && request.method == "GET";
-  auto cli = pooled ? TakeIdle(request.read_timeout) : MakeClient(address_, request.read_timeout);
+  const absl::Duration read_timeout = request.read_timeout.value_or(response_timeout_);
+  auto cli = pooled ? TakeIdle(read_timeout) : MakeClient(address_, read_timeout);
   httplib::Request req;
   req.method = request.method;
   req.path = Target(request, versioned);
@@ -245,13 +261,19 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   }
 
   bool sink_stopped = false;
+  // When the engine last sent something: a read that fails a whole
+  // read_timeout after it hit the inactivity bound (httplib reports both a
+  // reset and a timeout as a read error).
+  absl::Time last_data = absl::Now();
   req.response_handler = [&](const httplib::Response& res) {
+    last_data = absl::Now();
     exchange.status = res.status;
     exchange.api_version_header = res.get_header_value("Api-Version");
     if (request.on_headers) request.on_headers(res.status);
     return true;
   };
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    last_data = absl::Now();
     const bool ok_status = exchange.status >= 200 && exchange.status < 300;
     if (on_data != nullptr && ok_status) {
       if (!(*on_data)(absl::string_view(data, len))) {
@@ -273,7 +295,9 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   }
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
+  errno = 0;
   const bool sent = cli->send(req, res, error);
+  const int send_errno = errno;
   if (cancel != nullptr) cancel->ClearHook();
 
   if (cancel != nullptr && cancel->IsCancelled()) {
@@ -283,12 +307,23 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
   if (sink_stopped) return absl::CancelledError("stream consumer stopped");
   if (!sent) {
     if (error == httplib::Error::Connection || error == httplib::Error::SSLConnection) {
+      // No descriptor for the socket: dkd's limit, not the engine.
+      const int fd_errno = IsFdExhaustion(send_errno) ? send_errno : ProbeFdExhaustion();
+      if (fd_errno != 0) return FdExhaustedError(fd_errno, "connecting to the Docker Engine");
       absl::MutexLock lock(&mu_);
       api_version_.clear();  // Renegotiate when the engine is back.
       idle_.clear();
       return absl::UnavailableError(absl::StrCat("Docker Engine is unreachable at ",
                                                  address_.ToString(), " (",
                                                  httplib::to_string(error), ")"));
+    }
+    if (error == httplib::Error::Read &&
+        absl::Now() - last_data >= read_timeout - absl::Milliseconds(50)) {
+      return absl::UnavailableError(
+          absl::StrCat("the Docker Engine at ", address_.ToString(), " did not answer in ",
+                       SecondsText(read_timeout), " s (", request.method, " ", request.path,
+                       exchange.status == 0 ? "" : ", mid-response",
+                       "); it may be hung or overloaded (engine_response_timeout_seconds)"));
     }
     if (error == httplib::Error::Read && exchange.status == 0) {
       return absl::UnavailableError(
@@ -313,7 +348,6 @@ absl::Status EngineClient::Negotiate() {
 absl::Status EngineClient::Ping() {
   EngineRequest ping;
   ping.path = "/_ping";
-  ping.read_timeout = absl::Seconds(10);
   Exchange ex;
   absl::Status s = Send(ping, /*versioned=*/false, ex, nullptr, nullptr);
   if (!s.ok()) return s;
@@ -372,7 +406,6 @@ absl::Status EngineClient::Stream(const EngineRequest& request,
 absl::StatusOr<EngineVersion> EngineClient::Version() {
   EngineRequest req;
   req.path = "/version";
-  req.read_timeout = absl::Seconds(10);
   auto j = CallJson(req);
   if (!j.ok()) return j.status();
   if (!j->is_object()) return absl::InternalError("engine /version answer is not an object");

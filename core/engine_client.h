@@ -8,11 +8,28 @@
 // (StatusFromEngineHttp), keeping the engine's message. Streams deliver the
 // response body as it arrives; request bodies may be streamed (chunked).
 // Thread-safe: one EngineClient is shared by all RPC handlers.
+//
+// Liveness: every read has an inactivity bound. Calls the engine answers
+// promptly (ping, version, info, inspect, list, create, start, remove, connect,
+// image inspect/remove...) leave EngineRequest::read_timeout unset and get the
+// client's response timeout (engine_response_timeout_seconds, default 10 s): a
+// hung engine (SIGSTOP, deadlock) fails them with Unavailable "the Docker
+// Engine ... did not answer in N s" instead of holding the caller until its
+// deadline. Calls the engine may legitimately leave silent set their own,
+// longer bound: log follows, event streams and waits (silent until something
+// happens), builds (a RUN step may print nothing for an hour), pushes and
+// pulls (a large layer), exports (the engine prepares the tar first), and
+// stop (silent for the stop grace; it adds the response timeout to it).
+//
+// File descriptors: a connection that cannot be opened because dkd (EMFILE)
+// or the system (ENFILE) is out of descriptors is ResourceExhausted naming the
+// limit (core/fd_limit.h), not Unavailable: the engine is fine.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,8 +78,10 @@ struct EngineRequest {
   // Streamed request body, sent chunked: fills the buffer, returns the byte
   // count, 0 at the end, or an error that aborts the request.
   std::function<absl::StatusOr<size_t>(char* buf, size_t len)> body_reader;
-  // Longest silence tolerated while reading the response.
-  absl::Duration read_timeout = absl::Seconds(120);
+  // Longest silence tolerated while reading the response. Unset: the
+  // client's response timeout, for calls the engine answers promptly. Set it
+  // only for calls that are legitimately quiet (see the header comment).
+  std::optional<absl::Duration> read_timeout;
   // Called with the HTTP status as soon as the response headers arrive
   // (before any body), e.g. to learn that a stream is established.
   std::function<void(int status)> on_headers;
@@ -96,17 +115,24 @@ class EngineClient {
  public:
   // The newest API version dkd is written against.
   static constexpr absl::string_view kMaxApiVersion = "1.41";
+  // The default inactivity bound for calls the engine answers promptly.
+  static constexpr absl::Duration kDefaultResponseTimeout = absl::Seconds(10);
 
-  explicit EngineClient(EngineAddress address);
+  explicit EngineClient(EngineAddress address,
+                        absl::Duration response_timeout = kDefaultResponseTimeout);
   ~EngineClient();
 
   const EngineAddress& address() const { return address_; }
+  // The inactivity bound of requests that leave read_timeout unset (and of
+  // Ping()).
+  absl::Duration response_timeout() const { return response_timeout_; }
 
   // Negotiates the API version if not yet done. Unavailable when the engine
-  // does not answer.
+  // does not answer (within the response timeout).
   absl::Status Negotiate();
   // GET /_ping now, (re)negotiating the API version. Unavailable when the
-  // engine does not answer.
+  // engine does not answer within the response timeout; ResourceExhausted
+  // when dkd has no descriptor left to connect with.
   absl::Status Ping();
   // The negotiated version, or "" before a successful negotiation.
   std::string ApiVersion() const;
@@ -135,6 +161,7 @@ class EngineClient {
   std::string Target(const EngineRequest& request, bool versioned) const;
 
   const EngineAddress address_;
+  const absl::Duration response_timeout_;
   // Unary calls reuse idle keep-alive connections; each call holds its own
   // connection while it runs, so concurrent calls never queue behind one.
   std::unique_ptr<httplib::ClientImpl> TakeIdle(absl::Duration read_timeout);

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -336,7 +337,7 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
       r.OnlyKeys(doc, "",
                  {"engine", "listen", "tls", "auth", "run", "push", "build", "ownership", "limits",
                   "audit", "http", "log", "health_interval_seconds", "shutdown_grace_seconds",
-                  "list_cache_max_age_seconds"}));
+                  "list_cache_max_age_seconds", "engine_response_timeout_seconds", "state_dir"}));
   RETURN_IF_ERROR(r.String(doc, "", "engine", &c.engine));
   if (auto a = core::ParseEngineAddress(c.engine); !a.ok()) {
     return r.Error("engine", a.status().message());
@@ -439,6 +440,15 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& file_doc,
   RETURN_IF_ERROR(r.Seconds(doc, "", "health_interval_seconds", 0.01, &c.health_interval));
   RETURN_IF_ERROR(r.Seconds(doc, "", "shutdown_grace_seconds", 0, &c.shutdown_grace));
   RETURN_IF_ERROR(r.Seconds(doc, "", "list_cache_max_age_seconds", 0, &c.list_cache_max_age));
+  RETURN_IF_ERROR(
+      r.Seconds(doc, "", "engine_response_timeout_seconds", 0.1, &c.engine_response_timeout));
+  RETURN_IF_ERROR(r.String(doc, "", "state_dir", &c.state_dir));
+  if (!c.state_dir.empty() && c.state_dir[0] != '/') {
+    return r.Error("state_dir", "must be an absolute path");
+  }
+  if (c.state_dir.empty() && !c.unix_socket.empty()) {
+    c.state_dir = std::filesystem::path(c.unix_socket).parent_path().string();
+  }
   if (c.list_cache_max_age > absl::Seconds(60)) {
     return r.Error("list_cache_max_age_seconds", "must be at most 60");
   }

@@ -102,6 +102,12 @@ struct DaemonConfig {
   std::string log_level = "info";
   std::string log_format = "text";
   absl::Duration health_interval = absl::Seconds(2);
+  // Inactivity bound of engine calls that should answer promptly, and of the
+  // health ping (core/engine_client.h).
+  absl::Duration engine_response_timeout = absl::Seconds(10);
+  // Where dkd keeps its small state (step containers of interrupted builds);
+  // "" = the unix socket's directory, or nothing persisted without one.
+  std::string state_dir;
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Longest age of the event-refreshed container list `ps` is served from
   // (core::ContainerListCache); zero disables it.

@@ -46,6 +46,8 @@ const std::map<std::string, FlagSpec>& Flags() {
       {"--health-interval", {"health_interval_seconds", Kind::kSeconds}},
       {"--shutdown-grace", {"shutdown_grace_seconds", Kind::kSeconds}},
       {"--list-cache-max-age", {"list_cache_max_age_seconds", Kind::kSeconds}},
+      {"--engine-response-timeout", {"engine_response_timeout_seconds", Kind::kSeconds}},
+      {"--state-dir", {"state_dir", Kind::kString}},
   };
   return *kFlags;
 }
@@ -107,6 +109,13 @@ Options:
   --log-level LEVEL        trace, debug, info, warn, error (default info)
   --log-format FORMAT      text or json (default text)
   --health-interval SECS   engine health check period (default 2)
+  --engine-response-timeout SECS  longest silence of the engine on calls it
+                           answers promptly, and on the health ping (default
+                           10); streams, waits and builds are exempt
+                                            [engine_response_timeout_seconds]
+  --state-dir DIR          dkd's small state, e.g. step containers of builds
+                           the engine died under (default: the unix socket's
+                           directory)                               [state_dir]
   --list-cache-max-age SECS  serve `ps` from a container list kept fresh by engine
                            events, at most SECS old (default 1; 0 disables)
                                                  [list_cache_max_age_seconds]

@@ -47,11 +47,14 @@ void EngineMonitor::CheckOnce(bool force_publish) {
     if (now_up) {
       spdlog::info("engine {} is reachable (API {})", engine_->address().ToString(),
                    engine_->ApiVersion());
+    } else if (s.code() == absl::StatusCode::kResourceExhausted) {
+      spdlog::error("cannot check the engine: {}", std::string(s.message()));
     } else {
       spdlog::warn("engine unreachable: {}", std::string(s.message()));
     }
     for (const auto& svc : EngineServices()) publish_(svc, now_up);
   }
+  if (now_up && on_answers_) on_answers_();
 }
 
 void EngineMonitor::Loop() {

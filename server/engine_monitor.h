@@ -2,8 +2,13 @@
 // grpc.health.v1 serving status.
 //
 // The whole server ("") and the services that need the engine
-// (DockerManager, ImageOptimizer) are SERVING only while the engine answers;
-// BuildGenerator needs no engine and stays SERVING. Thread-safe; Stop() joins.
+// (DockerManager, ImageOptimizer) are SERVING only while the engine answers
+// GET /_ping within the client's response timeout: a hung engine (SIGSTOP)
+// turns them NOT_SERVING within one interval plus that timeout, as a dead one
+// does. BuildGenerator needs no engine and stays SERVING. After every check
+// the engine answered, the on-answer hook runs (on the monitor's thread), e.g.
+// to remove what builds the engine died under left behind. Thread-safe;
+// Stop() joins.
 #pragma once
 
 #include <atomic>
@@ -34,6 +39,10 @@ class EngineMonitor {
     ping_observer_ = std::move(observer);
   }
 
+  // Runs after every check the engine answered, on the monitor's thread
+  // (first within Start()). Set before Start().
+  void set_on_engine_answers(std::function<void()> hook) { on_answers_ = std::move(hook); }
+
   // Checks once synchronously, then keeps checking every interval.
   void Start();
   void Stop();
@@ -50,6 +59,7 @@ class EngineMonitor {
   const absl::Duration interval_;
   Publish publish_;
   std::function<void(bool, absl::Duration)> ping_observer_;
+  std::function<void()> on_answers_;
   std::atomic<bool> up_{false};
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -19,9 +19,11 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "core/build_leftovers.h"
 #include "core/docker_manager.h"
 #include "core/engine_address.h"
 #include "core/engine_client.h"
+#include "core/fd_limit.h"
 #include "core/image_optimizer.h"
 #include "server/audit.h"
 #include "server/build_generator_service.h"
@@ -71,7 +73,7 @@ void WritePortFile(const std::string& path, int port) {
 
 // The run policy as configured, plus the engine's own socket and dkd's own
 // files (its socket and the directory holding it and the local token, the
-// token, the TLS key, the config and the audit log), which no bind mount may
+// token, the TLS key, the config, the audit log and the state directory), which no bind mount may
 // expose whatever the roots say: each of them is a way to act as dkd.
 core::RunPolicy EffectivePolicy(const server::DaemonConfig& config,
                                 const core::EngineAddress& engine, const std::string& config_path) {
@@ -93,6 +95,7 @@ core::RunPolicy EffectivePolicy(const server::DaemonConfig& config,
   forbid(config.tls.key);
   forbid(config_path);
   forbid(config.audit_file);
+  forbid(config.state_dir);
   return policy;
 }
 
@@ -184,6 +187,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   server::ConfigureLogging(config.log_level, config.log_format);
+  // Every stream holds an engine connection: use all the descriptors allowed.
+  if (const core::NoFileRaise fds = core::RaiseNoFileLimitToHard(); !fds.error.empty()) {
+    spdlog::warn("open-file limit {} (hard {}); raising it failed: {}", fds.before.soft,
+                 fds.before.hard, fds.error);
+  } else {
+    spdlog::info("open-file limit (RLIMIT_NOFILE) {} (was {}, hard {})", fds.after.soft,
+                 fds.before.soft, fds.after.hard);
+  }
 
   auto engine_address = core::ParseEngineAddress(config.engine);
   if (!engine_address.ok()) return Fail(std::string(engine_address.status().message()));
@@ -247,9 +258,12 @@ int main(int argc, char** argv) {
   if (absl::Status s = audit.Open(); !s.ok()) return Fail(std::string(s.message()));
   server::Gatekeeper gatekeeper(config.security, &metrics, &audit);
 
-  auto engine = std::make_shared<core::EngineClient>(*engine_address);
+  auto engine =
+      std::make_shared<core::EngineClient>(*engine_address, config.engine_response_timeout);
   auto manager = std::make_shared<core::DockerManager>(
       engine, EffectivePolicy(config, *engine_address, options->config_path));
+  auto build_leftovers = core::BuildLeftovers::Open(engine, config.state_dir);
+  manager->SetBuildLeftovers(build_leftovers);
   if (config.list_cache_max_age > absl::ZeroDuration()) {
     manager->EnableListCache(config.list_cache_max_age);
   }
@@ -318,6 +332,9 @@ int main(int argc, char** argv) {
   monitor.set_ping_observer([&metrics](bool ok, absl::Duration latency) {
     metrics.RecordEngineCall("health_ping", ok, absl::ToDoubleSeconds(latency));
     metrics.SetEngineUp(ok);
+  });
+  monitor.set_on_engine_answers([build_leftovers] {
+    if (build_leftovers->HasPending()) build_leftovers->Sweep();
   });
   monitor.Start();
 
