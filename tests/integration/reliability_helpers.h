@@ -65,27 +65,6 @@ inline std::string TinyContext(const std::string& run) {
   return Tar({{"Dockerfile", absl::StrCat("FROM ", Base(), "\nRUN ", run, "\n")}});
 }
 
-// Streams a build of `context` as image `tag`:1; collects every event.
-inline grpc::Status Build(dkd::v1::DockerManager::Stub* stub, grpc::ClientContext* ctx,
-                          const std::string& tag, const std::string& context,
-                          std::vector<dkd::v1::BuildEvent>* events) {
-  auto stream = stub->BuildImage(ctx);
-  dkd::v1::BuildImageRequest first;
-  first.mutable_spec()->mutable_config()->set_image_name(tag);
-  first.mutable_spec()->mutable_config()->set_tag("1");
-  first.mutable_spec()->set_no_pull(true);
-  stream->Write(first);
-  for (size_t off = 0; off < context.size(); off += 4096) {
-    dkd::v1::BuildImageRequest chunk;
-    chunk.set_context_chunk(context.substr(off, 4096));
-    if (!stream->Write(chunk)) break;
-  }
-  stream->WritesDone();
-  dkd::v1::BuildEvent e;
-  while (stream->Read(&e)) events->push_back(e);
-  return stream->Finish();
-}
-
 // User plus system CPU seconds of `pid`, from /proc/PID/stat; -1 when gone.
 inline double CpuSecondsOf(pid_t pid) {
   std::string stat = Slurp(absl::StrCat("/proc/", pid, "/stat"));

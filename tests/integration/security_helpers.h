@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "dkd/v1/docker_manager.grpc.pb.h"
 #include "server/config.h"
 #include "tests/support/daemon_fixture.h"
 
@@ -173,6 +175,34 @@ inline std::string TokenConfig(const std::vector<std::pair<std::string, std::str
 
 inline std::string TokenFor(const std::string& id, const std::string& suffix) {
   return absl::StrCat("tok-", id, "-", suffix);
+}
+
+// Runs the docker CLI against the test engine; its stdout, trimmed.
+inline std::string Docker(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"docker", "-H", TestEngineHost()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::string(absl::StripAsciiWhitespace(RunCommand(argv).out));
+}
+
+// Streams a build of `context` as image `tag`:1; collects every event.
+inline grpc::Status Build(dkd::v1::DockerManager::Stub* stub, grpc::ClientContext* ctx,
+                          const std::string& tag, const std::string& context,
+                          std::vector<dkd::v1::BuildEvent>* events) {
+  auto stream = stub->BuildImage(ctx);
+  dkd::v1::BuildImageRequest first;
+  first.mutable_spec()->mutable_config()->set_image_name(tag);
+  first.mutable_spec()->mutable_config()->set_tag("1");
+  first.mutable_spec()->set_no_pull(true);
+  stream->Write(first);
+  for (size_t off = 0; off < context.size(); off += 4096) {
+    dkd::v1::BuildImageRequest chunk;
+    chunk.set_context_chunk(context.substr(off, 4096));
+    if (!stream->Write(chunk)) break;
+  }
+  stream->WritesDone();
+  dkd::v1::BuildEvent e;
+  while (stream->Read(&e)) events->push_back(e);
+  return stream->Finish();
 }
 
 }  // namespace dkd::testing

@@ -69,25 +69,6 @@ std::string Tar(const std::map<std::string, std::string>& files) {
 }
 
 // Streams a build of `context`; collects events.
-grpc::Status Build(DockerManager::Stub* stub, grpc::ClientContext* ctx, const std::string& tag,
-                   const std::string& context, std::vector<dkd::v1::BuildEvent>* events) {
-  auto stream = stub->BuildImage(ctx);
-  dkd::v1::BuildImageRequest first;
-  first.mutable_spec()->mutable_config()->set_image_name(tag);
-  first.mutable_spec()->mutable_config()->set_tag("1");
-  first.mutable_spec()->set_no_pull(true);
-  stream->Write(first);
-  for (size_t off = 0; off < context.size(); off += 4096) {
-    dkd::v1::BuildImageRequest chunk;
-    chunk.set_context_chunk(context.substr(off, 4096));
-    if (!stream->Write(chunk)) break;
-  }
-  stream->WritesDone();
-  dkd::v1::BuildEvent e;
-  while (stream->Read(&e)) events->push_back(e);
-  return stream->Finish();
-}
-
 std::string Base() { return FixtureEnv("DKD_TEST_BASE_IMAGE"); }
 
 TEST(LimitsTest, StreamsPerIdentityAreCapped) {

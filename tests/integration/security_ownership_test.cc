@@ -16,12 +16,6 @@ namespace {
 using dkd::v1::DockerManager;
 using grpc::StatusCode;
 
-std::string Docker(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"docker", "-H", TestEngineHost()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return std::string(absl::StripAsciiWhitespace(RunCommand(argv).out));
-}
-
 class OwnershipAttackTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

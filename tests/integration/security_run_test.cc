@@ -20,13 +20,6 @@ namespace {
 using dkd::v1::DockerManager;
 using grpc::StatusCode;
 
-std::string Docker(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"docker", "-H", TestEngineHost()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  CommandResult r = RunCommand(argv);
-  return std::string(absl::StripAsciiWhitespace(r.out));
-}
-
 class RunAttackTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
