@@ -152,7 +152,12 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
                             absl::StrCat(Field("volumes", src), ": ", resolved.status().message()));
       }
       source = *resolved;
-      spec.binds.push_back({source, !m.read_only, "this container", Field("volumes", src)});
+      HostBind bind;
+      bind.source = source;
+      bind.writable = !m.read_only;
+      bind.owner = "this container";
+      bind.field = Field("volumes", src);
+      spec.binds.push_back(std::move(bind));
     }
     if (!m.is_bind) spec.volumes.emplace_back(Field("volumes", src), source);
     mounts.push_back({{"Type", m.is_bind ? "bind" : "volume"},

@@ -7,7 +7,12 @@ namespace {
 
 HostBind Bind(const std::string& source, bool writable,
               const std::string& owner = "this container") {
-  return {source, writable, owner, "config.volumes[\"" + source + "\"]"};
+  HostBind b;
+  b.source = source;
+  b.writable = writable;
+  b.owner = owner;
+  b.field = "config.volumes[\"" + source + "\"]";
+  return b;
 }
 
 TEST(BindNestingTest, RefusesABindInsideAWritableBindOfTheSameContainer) {
