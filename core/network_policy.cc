@@ -48,7 +48,7 @@ absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std:
   const std::string net_name = inspected.value("Name", "");
   if (driver == "host" || net_name == "host") {
     if (!policy.allow_host_network) {
-      return DenyHostNetwork(field, absl::StrCat("network \"", name, "\" is the host network"));
+      return DenyHostNetwork(field, absl::StrCat("the host network (as \"", name, "\")"));
     }
     return std::string("host");
   }
