@@ -12,7 +12,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev prometheus-cpp-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # engine, registry and test tools
-  docker.io docker-registry apache2-utils busybox-static iptables openssl
+  docker.io docker-registry apache2-utils busybox-static iptables iproute2 openssl
   shellcheck python3 python3-grpcio python3-grpc-tools python3-pkg-resources
 )
 

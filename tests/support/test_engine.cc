@@ -64,7 +64,12 @@ absl::StatusOr<std::unique_ptr<TestEngine>> TestEngine::Start() {
   e->socket_ = e->dir_ + "/d.sock";
   std::ofstream(e->dir_ + "/daemon.json") << "{}\n";
   // A bridge of its own: the first free dkdtN whose 192.168.2NN.0/24 is unused.
-  const std::string addrs = RunCommand({"ip", "-4", "-o", "addr"}).out;
+  CommandResult listed = RunCommand({"ip", "-4", "-o", "addr"});
+  if (listed.exit_code != 0) {
+    return absl::FailedPreconditionError("`ip -4 -o addr` failed (is iproute2 installed?): " +
+                                         listed.err);
+  }
+  const std::string addrs = listed.out;
   for (int i = 0; i < 50 && e->bridge_.empty(); ++i) {
     const int n = (getpid() + i) % 50;
     const std::string net = absl::StrCat("192.168.", 200 + n, ".");
