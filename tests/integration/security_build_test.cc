@@ -230,14 +230,21 @@ TEST_F(SecurityBuildTest, TarHeaderTricksCannotSplitWhatDkdAndTheEngineRead) {
 
 TEST_F(SecurityBuildTest, ImagesNamedByIdAreRefusedEvenWithTheDefaultRegistryAllowed) {
   const std::string hex = evil_id_.substr(7);
-  for (const std::string& ref : {hex, hex.substr(0, 12), evil_id_}) {
+  // For COPY --from, an all-digit prefix reads as a stage index (refused as
+  // such, as the engine does); take one long enough to hold a hex letter.
+  size_t n = 12;
+  while (n < hex.size() && hex.substr(0, n).find_first_of("abcdef") == std::string::npos) ++n;
+  const std::string prefix = hex.substr(0, n);
+  for (const std::string& ref : {hex, hex.substr(0, 12), prefix, evil_id_}) {
     ExpectRefused("byid", Context("FROM " + ref + "\nRUN cat /evil-marker\n"),
                   grpc::StatusCode::INVALID_ARGUMENT, "by id");
   }
-  ExpectRefused(
-      "copybyid",
-      Context("FROM " + base_ + "\nCOPY --from=" + hex.substr(0, 12) + " /evil-marker /m\n"),
-      grpc::StatusCode::INVALID_ARGUMENT, "by id");
+  ExpectRefused("copybyid",
+                Context("FROM " + base_ + "\nCOPY --from=" + prefix + " /evil-marker /m\n"),
+                grpc::StatusCode::INVALID_ARGUMENT, "by id");
+  ExpectRefused("copybydigits",
+                Context("FROM " + base_ + "\nCOPY --from=805024026907 /evil-marker /m\n"),
+                grpc::StatusCode::INVALID_ARGUMENT, "no earlier build stage");
 }
 
 TEST_F(SecurityBuildTest, AddCannotFetchFromTheHostsLoopback) {
