@@ -230,7 +230,10 @@ TEST(WaitContainerTest, ThreeHundredWaitsHoldNoThreadsAndTheCapStopsOneIdentityO
     ASSERT_TRUE(WaitFor([&] {
       over = CallByName(channel, "/dkd.v1.DockerManager/Ping", waiter);
       return over.error_code() == StatusCode::RESOURCE_EXHAUSTED;
-    })) << over.error_message();
+    })) << "last ping: code "
+        << over.error_code() << " \"" << over.error_message() << "\"; " << WaitsRegistered(**d)
+        << " waits registered; dkd log tail: "
+        << (*d)->Log().substr((*d)->Log().size() > 3000 ? (*d)->Log().size() - 3000 : 0);
     EXPECT_NE(over.error_message().find("limits.max_calls_per_identity"), std::string::npos)
         << over.error_message();
     ASSERT_TRUE(WaitFor([&] { return WaitsRegistered(**d) >= 300; })) << WaitsRegistered(**d);
