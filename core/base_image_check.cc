@@ -286,20 +286,29 @@ class Walker {
 
 }  // namespace
 
-absl::StatusOr<std::vector<ReachableImage>> ReachableImages(
-    const std::string& dockerfile, const std::map<std::string, std::string>& build_args,
-    BuilderKind builder) {
-  std::vector<ReachableImage> out;
-  // BuildKit's front end may or may not read heredocs (it depends on the
-  // frontend version): take the images of both readings.
-  const std::vector<bool> readings =
-      builder == BuilderKind::kClassic ? std::vector<bool>{false} : std::vector<bool>{false, true};
-  for (bool heredocs : readings) {
+absl::StatusOr<std::vector<EngineDockerfile>> ParseAsBuilder(const std::string& dockerfile,
+                                                             BuilderKind builder) {
+  std::vector<EngineDockerfile> out;
+  for (bool heredocs : builder == BuilderKind::kClassic ? std::vector<bool>{false}
+                                                        : std::vector<bool>{false, true}) {
     auto parsed = ParseEngineDockerfile(dockerfile, heredocs);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the build's Dockerfile does not parse: ", parsed.status().message()));
     }
+    out.push_back(*std::move(parsed));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ReachableImage>> ReachableImages(
+    const std::string& dockerfile, const std::map<std::string, std::string>& build_args,
+    BuilderKind builder) {
+  std::vector<ReachableImage> out;
+  // On BuildKit, the images of both readings.
+  ASSIGN_OR_RETURN(std::vector<EngineDockerfile> readings, ParseAsBuilder(dockerfile, builder));
+  for (const EngineDockerfile& reading : readings) {
+    const EngineDockerfile* parsed = &reading;
     Walker w(build_args);
     RETURN_IF_ERROR(w.Walk(*parsed));
     if (builder == BuilderKind::kBuildKit) {

@@ -23,10 +23,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/engine_dockerfile.h"
 
 namespace dkd::core {
 
 enum class BuilderKind { kClassic, kBuildKit };
+
+// The Dockerfile as `builder` reads it: one reading for the classic builder
+// (no heredocs); for BuildKit, whose frontend may or may not read heredocs
+// (it depends on its version), both. InvalidArgument when a reading fails.
+absl::StatusOr<std::vector<EngineDockerfile>> ParseAsBuilder(const std::string& dockerfile,
+                                                             BuilderKind builder);
 
 // An image a build can make the engine resolve.
 struct ReachableImage {

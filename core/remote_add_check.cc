@@ -50,14 +50,9 @@ absl::Status CheckAdd(const EngineInstruction& ins, const std::string& prefix, B
 }  // namespace
 
 absl::Status CheckNoRemoteSources(const std::string& dockerfile, BuilderKind builder) {
-  const std::vector<bool> readings =
-      builder == BuilderKind::kClassic ? std::vector<bool>{false} : std::vector<bool>{false, true};
-  for (bool heredocs : readings) {
-    auto parsed = ParseEngineDockerfile(dockerfile, heredocs);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the build's Dockerfile does not parse: ", parsed.status().message()));
-    }
+  ASSIGN_OR_RETURN(std::vector<EngineDockerfile> readings, ParseAsBuilder(dockerfile, builder));
+  for (const EngineDockerfile& reading : readings) {
+    const EngineDockerfile* parsed = &reading;
     for (const EngineInstruction& ins : parsed->instructions) {
       RETURN_IF_ERROR(CheckAdd(ins, "", builder, parsed->escape));
       if (ins.command != "onbuild") continue;
