@@ -7,16 +7,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/container_spec.h"
+#include "core/docker_internal.h"
 #include "core/engine_streams.h"
 #include "core/status_macros.h"
 #include "core/validation.h"
 #include "spdlog/spdlog.h"
 
 namespace dkd::core {
-namespace {
+namespace internal {
 
-// Container ids and names as path components: the engine accepts ids, id
-// prefixes and names; anything else is refused before it reaches a URL.
 absl::Status ValidateContainerRef(const std::string& field, const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
   if (id.size() > 256) return absl::InvalidArgumentError(absl::StrCat(field, ": too long"));
@@ -31,7 +30,7 @@ absl::Status ValidateContainerRef(const std::string& field, const std::string& i
   return absl::OkStatus();
 }
 
-std::string ContainerPath(const std::string& id, absl::string_view suffix = "") {
+std::string ContainerPath(const std::string& id, absl::string_view suffix) {
   std::string name = id;
   if (absl::StartsWith(name, "/")) name = name.substr(1);
   return absl::StrCat("/containers/", UrlEncode(name), suffix);
@@ -44,6 +43,24 @@ nlohmann::json FiltersJson(const std::map<std::string, std::vector<std::string>>
   }
   return j;
 }
+
+std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::ContainerPath;
+using internal::FiltersJson;
+using internal::StringMap;
+using internal::ValidateContainerRef;
 
 // The engine's label filter: "key" (present) or "key=value" (equal).
 bool LabelsMatch(const nlohmann::json& labels, const std::vector<std::string>& filters) {
@@ -58,15 +75,6 @@ bool LabelsMatch(const nlohmann::json& labels, const std::vector<std::string>& f
     }
   }
   return true;
-}
-
-std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
 }
 
 }  // namespace
@@ -273,115 +281,6 @@ absl::StatusOr<int> DockerManager::Wait(const std::string& id, const std::string
     if (!msg.empty()) return absl::InternalError(absl::StrCat("waiting for ", id, ": ", msg));
   }
   return j.value("StatusCode", 0);
-}
-
-absl::Status DockerManager::Logs(const LogsRequest& r, const LogCallback& on_chunk,
-                                 CancelToken* cancel) {
-  RETURN_IF_ERROR(ValidateContainerRef("id", r.id));
-  if (r.tail.has_value() && *r.tail < 0) {
-    return absl::InvalidArgumentError("tail: must not be negative");
-  }
-  if (r.since < 0 || r.until < 0) {
-    return absl::InvalidArgumentError("since/until: must be seconds since the epoch");
-  }
-  ASSIGN_OR_RETURN(nlohmann::json info, InspectContainer(r.id));
-  const bool tty = info.contains("Config") && info["Config"].value("Tty", false);
-  EngineRequest req;
-  req.path = ContainerPath(r.id, "/logs");
-  const bool both = !r.stdout_stream && !r.stderr_stream;
-  req.query = {{"stdout", (both || r.stdout_stream) ? "1" : "0"},
-               {"stderr", (both || r.stderr_stream) ? "1" : "0"}};
-  if (r.follow) req.query.emplace_back("follow", "1");
-  if (r.timestamps) req.query.emplace_back("timestamps", "1");
-  req.query.emplace_back("tail", r.tail.has_value() ? std::to_string(*r.tail) : "all");
-  if (r.since > 0) req.query.emplace_back("since", std::to_string(r.since));
-  if (r.until > 0) req.query.emplace_back("until", std::to_string(r.until));
-  req.read_timeout = absl::Hours(24 * 365);
-
-  auto emit = [&](LogChunk::Stream stream, absl::string_view payload) {
-    LogChunk chunk;
-    chunk.stream = stream;
-    if (r.timestamps) {
-      // The engine prefixes each line with an RFC 3339 timestamp and a space.
-      if (size_t sp = payload.find(' '); sp != absl::string_view::npos && sp < 40) {
-        chunk.timestamp = std::string(payload.substr(0, sp));
-        payload.remove_prefix(sp + 1);
-      }
-    }
-    chunk.data = std::string(payload);
-    return on_chunk(chunk);
-  };
-  if (tty) {
-    LineSplitter lines;
-    auto on_line = [&](absl::string_view l) {
-      return emit(LogChunk::Stream::kConsole, absl::StrCat(l, "\n"));
-    };
-    RETURN_IF_ERROR(engine_->Stream(
-        req, [&](absl::string_view d) { return lines.Feed(d, on_line); }, cancel));
-    lines.Finish(on_line);
-    return absl::OkStatus();
-  }
-  LogFrameDecoder decoder;
-  absl::Status frame_status;
-  RETURN_IF_ERROR(engine_->Stream(
-      req,
-      [&](absl::string_view d) {
-        frame_status = decoder.Feed(d, [&](LogFrameDecoder::Stream s, absl::string_view p) {
-          return emit(s == LogFrameDecoder::Stream::kStderr ? LogChunk::Stream::kStderr
-                                                            : LogChunk::Stream::kStdout,
-                      p);
-        });
-        return frame_status.ok();
-      },
-      cancel));
-  RETURN_IF_ERROR(frame_status);
-  return decoder.Finish();
-}
-
-absl::Status DockerManager::Events(const EventsRequest& r, const EventCallback& on_event,
-                                   CancelToken* cancel) {
-  std::map<std::string, std::vector<std::string>> filters;
-  for (size_t i = 0; i < r.filters.size(); ++i) {
-    const std::string& f = r.filters[i];
-    const size_t eq = f.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("filters[", i, "]: must be key=value, e.g. type=container"));
-    }
-    filters[f.substr(0, eq)].push_back(f.substr(eq + 1));
-  }
-  if (r.since < 0 || r.until < 0) {
-    return absl::InvalidArgumentError("since/until: must be seconds since the epoch");
-  }
-  EngineRequest req;
-  req.path = "/events";
-  if (r.since > 0) req.query.emplace_back("since", std::to_string(r.since));
-  if (r.until > 0) req.query.emplace_back("until", std::to_string(r.until));
-  if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
-  req.read_timeout = absl::Hours(24 * 365);
-  LineSplitter lines;
-  absl::Status parse_status;
-  auto on_line = [&](absl::string_view line) {
-    auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      parse_status = absl::InternalError("engine sent a malformed event");
-      return false;
-    }
-    EngineEvent e;
-    e.type = j.value("Type", "");
-    e.action = j.value("Action", "");
-    e.scope = j.value("scope", "");
-    e.time_nano = j.value("timeNano", int64_t{0});
-    if (auto a = j.find("Actor"); a != j.end() && a->is_object()) {
-      e.actor_id = a->value("ID", "");
-      if (auto at = a->find("Attributes"); at != a->end()) e.attributes = StringMap(*at);
-    }
-    return on_event(e);
-  };
-  absl::Status s = engine_->Stream(
-      req, [&](absl::string_view d) { return lines.Feed(d, on_line); }, cancel);
-  RETURN_IF_ERROR(parse_status);
-  return s;
 }
 
 }  // namespace dkd::core

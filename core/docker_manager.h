@@ -24,6 +24,7 @@
 #include "core/build_leftovers.h"
 #include "core/container_cache.h"
 #include "core/engine_client.h"
+#include "core/engine_stream_loop.h"
 #include "core/ownership.h"
 #include "core/registry_auth.h"
 #include "core/run_policy.h"
@@ -265,6 +266,27 @@ class DockerManager {
   absl::Status Events(const EventsRequest& request, const EventCallback& on_event,
                       CancelToken* cancel);
 
+  // Logs and Events without a thread per stream, for servers holding many
+  // open follows (core/engine_stream_loop.h). Bad input is returned at once
+  // and nothing is called. Otherwise `on_end` is called exactly once, after
+  // the last item; `on_chunk` / `on_event` return false to pause reading
+  // until the returned call's Resume() (not to stop: Cancel() stops, and
+  // ends with Cancelled). Callbacks run on the stream loop's thread and must
+  // not block. With an enforced `reader`, a container another identity owns
+  // is NotFound, as if absent.
+  using AsyncLogCallback = std::function<bool(LogChunk chunk)>;
+  using AsyncEventCallback = std::function<bool(EngineEvent event)>;
+  using EndCallback = std::function<void(absl::Status status)>;
+  absl::StatusOr<std::shared_ptr<AsyncCall>> LogsAsync(const LogsRequest& request,
+                                                       const Owner& reader,
+                                                       AsyncLogCallback on_chunk,
+                                                       EndCallback on_end);
+  absl::StatusOr<std::shared_ptr<AsyncCall>> EventsAsync(const EventsRequest& request,
+                                                         AsyncEventCallback on_event,
+                                                         EndCallback on_end);
+  // The loop that serves the async calls (started on first use).
+  EngineStreamLoop& stream_loop();
+
   absl::StatusOr<std::vector<ImageSummary>> ListImages(const ListImagesRequest& request);
   absl::StatusOr<nlohmann::json> InspectImage(const std::string& image);
   absl::StatusOr<RemoveImageResult> RemoveImage(const std::string& image, bool force,
@@ -294,6 +316,8 @@ class DockerManager {
   std::mutex binds_mu_;
   mutable absl::Mutex mu_;
   RunPolicy policy_ ABSL_GUARDED_BY(mu_);
+  // Declared last: destroyed first, while the engine client it uses lives.
+  std::unique_ptr<EngineStreamLoop> loop_ ABSL_GUARDED_BY(mu_);
 };
 
 // Maps an errorDetail message from a 200 stream to a status: registry auth

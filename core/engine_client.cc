@@ -310,9 +310,7 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
       // No descriptor for the socket: dkd's limit, not the engine.
       const int fd_errno = IsFdExhaustion(send_errno) ? send_errno : ProbeFdExhaustion();
       if (fd_errno != 0) return FdExhaustedError(fd_errno, "connecting to the Docker Engine");
-      absl::MutexLock lock(&mu_);
-      api_version_.clear();  // Renegotiate when the engine is back.
-      idle_.clear();
+      ForgetApiVersion();  // Renegotiate when the engine is back.
       return absl::UnavailableError(absl::StrCat("Docker Engine is unreachable at ",
                                                  address_.ToString(), " (",
                                                  httplib::to_string(error), ")"));
@@ -356,20 +354,30 @@ absl::Status EngineClient::Ping() {
                                                " answered /_ping with HTTP ", ex.status, ": ",
                                                EngineMessage(ex.body)));
   }
+  AdoptApiVersion(ex.api_version_header);
+  return absl::OkStatus();
+}
+
+void EngineClient::AdoptApiVersion(absl::string_view api_version_header) {
   std::string chosen(kMaxApiVersion);
-  if (!ex.api_version_header.empty()) {
-    auto engine = ParseApiVersion(ex.api_version_header);
+  if (!api_version_header.empty()) {
+    auto engine = ParseApiVersion(api_version_header);
     if (engine != std::pair<int, int>{0, 0} && engine < ParseApiVersion(kMaxApiVersion)) {
-      chosen = ex.api_version_header;
+      chosen = std::string(api_version_header);
     }
   }
   absl::MutexLock lock(&mu_);
   if (api_version_.empty()) {
     api_version_ = chosen;
     spdlog::info("engine {} speaks API {}; using {}", address_.ToString(),
-                 ex.api_version_header.empty() ? "?" : ex.api_version_header, chosen);
+                 api_version_header.empty() ? "?" : std::string(api_version_header), chosen);
   }
-  return absl::OkStatus();
+}
+
+void EngineClient::ForgetApiVersion() {
+  absl::MutexLock lock(&mu_);
+  api_version_.clear();
+  idle_.clear();
 }
 
 absl::StatusOr<EngineResponse> EngineClient::Call(const EngineRequest& request) {

@@ -137,6 +137,15 @@ class EngineClient {
   // The negotiated version, or "" before a successful negotiation.
   std::string ApiVersion() const;
 
+  // The request line target of `request`: the versioned path and query.
+  std::string RequestTarget(const EngineRequest& request) const { return Target(request, true); }
+  // Adopts the API version from a /_ping answer's Api-Version header (the
+  // engine's, capped at kMaxApiVersion) unless one is negotiated already.
+  void AdoptApiVersion(absl::string_view api_version_header);
+  // Forgets the negotiated version and idle connections: the engine was
+  // unreachable, and may come back as another version.
+  void ForgetApiVersion();
+
   // GET /version after negotiation.
   absl::StatusOr<EngineVersion> Version();
 

@@ -265,23 +265,6 @@ grpc::Status DockerManagerService::RemoveContainer(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status DockerManagerService::ContainerLogs(grpc::ServerContext* context,
-                                                 const dkd::v1::ContainerLogsRequest* request,
-                                                 grpc::ServerWriter<dkd::v1::LogEntry>* writer) {
-  const core::LogsRequest r = FromProto(*request);
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  absl::Status s = manager_->Logs(
-      r,
-      [&](const core::LogChunk& c) {
-        dkd::v1::LogEntry e;
-        ToProto(c, &e);
-        return writer->Write(e);
-      },
-      &cancel);
-  return StreamStatus(context, s);
-}
-
 grpc::Status DockerManagerService::ListImages(grpc::ServerContext*,
                                               const dkd::v1::ListImagesRequest* request,
                                               dkd::v1::ListImagesResponse* response) {
@@ -313,23 +296,6 @@ grpc::Status DockerManagerService::RemoveImage(grpc::ServerContext*,
   for (const auto& u : r->untagged) response->add_untagged(u);
   for (const auto& d : r->deleted) response->add_deleted(d);
   return grpc::Status::OK;
-}
-
-grpc::Status DockerManagerService::StreamEvents(grpc::ServerContext* context,
-                                                const dkd::v1::StreamEventsRequest* request,
-                                                grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
-  const core::EventsRequest r = FromProto(*request);
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  absl::Status s = manager_->Events(
-      r,
-      [&](const core::EngineEvent& e) {
-        dkd::v1::EngineEvent out;
-        ToProto(e, &out);
-        return writer->Write(out);
-      },
-      &cancel);
-  return StreamStatus(context, s);
 }
 
 }  // namespace dkd::server

@@ -44,9 +44,6 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
   grpc::Status RemoveContainer(grpc::ServerContext* context,
                                const dkd::v1::RemoveContainerRequest* request,
                                dkd::v1::RemoveContainerResponse* response) override;
-  grpc::Status ContainerLogs(grpc::ServerContext* context,
-                             const dkd::v1::ContainerLogsRequest* request,
-                             grpc::ServerWriter<dkd::v1::LogEntry>* writer) override;
   grpc::Status ListImages(grpc::ServerContext* context, const dkd::v1::ListImagesRequest* request,
                           dkd::v1::ListImagesResponse* response) override;
   grpc::Status InspectImage(grpc::ServerContext* context,
@@ -54,9 +51,6 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
                             dkd::v1::ImageDetails* response) override;
   grpc::Status RemoveImage(grpc::ServerContext* context, const dkd::v1::RemoveImageRequest* request,
                            dkd::v1::RemoveImageResponse* response) override;
-  grpc::Status StreamEvents(grpc::ServerContext* context,
-                            const dkd::v1::StreamEventsRequest* request,
-                            grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
 
   // Reads the first BuildImage message into `spec`. INVALID_ARGUMENT when the
   // stream ends first or the message is a context chunk.

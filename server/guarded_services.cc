@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
+#include "server/follow_reactor.h"
 #include "server/status_map.h"
 #include "server/wait_reactor.h"
 
@@ -26,31 +27,6 @@ grpc::Status Run(Gatekeeper* gatekeeper, grpc::ServerContext* context, const std
   grpc::Status s = call.Admit();
   if (s.ok()) s = body(call);
   return call.Finish(s);
-}
-
-// Keeps a long-lived stream's cancel token registered for shutdown.
-class StreamRegistration {
- public:
-  StreamRegistration(Gatekeeper* gatekeeper, core::CancelToken* token)
-      : gatekeeper_(gatekeeper), token_(token), ok_(gatekeeper->RegisterStream(token)) {}
-  ~StreamRegistration() {
-    if (ok_) gatekeeper_->UnregisterStream(token_);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  Gatekeeper* gatekeeper_;
-  core::CancelToken* token_;
-  bool ok_;
-};
-
-const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down");
-
-grpc::Status EndOfStream(Gatekeeper* gatekeeper, grpc::ServerContext* context,
-                         const absl::Status& s) {
-  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
-  if (!s.ok() && gatekeeper->shutting_down()) return kShuttingDown;
-  return ToGrpcStatus(s);
 }
 
 // OK while a queued build is still wanted; else why it is not.
@@ -263,30 +239,9 @@ grpc::Status GuardedDockerManager::RemoveContainer(grpc::ServerContext* context,
              });
 }
 
-// Served here rather than delegated, so that shutdown can end a followed log
-// stream with a clean status instead of cutting it.
-grpc::Status GuardedDockerManager::ContainerLogs(grpc::ServerContext* context,
-                                                 const dkd::v1::ContainerLogsRequest* request,
-                                                 grpc::ServerWriter<dkd::v1::LogEntry>* writer) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "ContainerLogs"), request->id(),
-             [&](GuardedCall& call) {
-               grpc::Status owner = CheckOwner(call, request->id());
-               if (!owner.ok()) return owner;
-               const core::LogsRequest r = FromProto(*request);
-               core::CancelToken cancel;
-               StreamRegistration registration(gatekeeper_, &cancel);
-               if (!registration.ok()) return kShuttingDown;
-               CancelWatcher watcher(context, &cancel);
-               absl::Status s = manager_->Logs(
-                   r,
-                   [&](const core::LogChunk& c) {
-                     dkd::v1::LogEntry e;
-                     ToProto(c, &e);
-                     return writer->Write(e);
-                   },
-                   &cancel);
-               return EndOfStream(gatekeeper_, context, s);
-             });
+grpc::ServerWriteReactor<dkd::v1::LogEntry>* GuardedDockerManager::ContainerLogs(
+    grpc::CallbackServerContext* context, const dkd::v1::ContainerLogsRequest* request) {
+  return StartContainerLogs(gatekeeper_, manager_.get(), context, request);
 }
 
 grpc::Status GuardedDockerManager::ListImages(grpc::ServerContext* context,
@@ -310,28 +265,9 @@ grpc::Status GuardedDockerManager::RemoveImage(grpc::ServerContext* context,
              [&](GuardedCall&) { return inner_->RemoveImage(context, request, response); });
 }
 
-grpc::Status GuardedDockerManager::StreamEvents(grpc::ServerContext* context,
-                                                const dkd::v1::StreamEventsRequest* request,
-                                                grpc::ServerWriter<dkd::v1::EngineEvent>* writer) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "StreamEvents"), "", [&](GuardedCall& call) {
-    core::EventsRequest r = FromProto(*request);
-    if (!call.sees_everything()) {
-      r.filters.push_back(absl::StrCat("label=", kOwnerLabel, "=", call.caller().identity));
-    }
-    core::CancelToken cancel;
-    StreamRegistration registration(gatekeeper_, &cancel);
-    if (!registration.ok()) return kShuttingDown;
-    CancelWatcher watcher(context, &cancel);
-    absl::Status s = manager_->Events(
-        r,
-        [&](const core::EngineEvent& e) {
-          dkd::v1::EngineEvent out;
-          ToProto(e, &out);
-          return writer->Write(out);
-        },
-        &cancel);
-    return EndOfStream(gatekeeper_, context, s);
-  });
+grpc::ServerWriteReactor<dkd::v1::EngineEvent>* GuardedDockerManager::StreamEvents(
+    grpc::CallbackServerContext* context, const dkd::v1::StreamEventsRequest* request) {
+  return StartStreamEvents(gatekeeper_, manager_.get(), context, request);
 }
 
 #define DKD_GUARDED_UNARY(Class, prefix, Method, Request, Response, target)               \

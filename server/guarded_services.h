@@ -10,8 +10,10 @@
 // list/inspect/wait/logs/stop/remove see only the caller's own containers and
 // others are NOT_FOUND), the build queue (BuildEvent.queued while waiting for
 // a slot), the build context limit, and streams that end with UNAVAILABLE
-// "dkd is shutting down" when dkd stops. WaitContainer is served with gRPC's
-// callback API from a ContainerWaiter, so a waiting call holds no thread.
+// "dkd is shutting down" when dkd stops. WaitContainer (from a
+// ContainerWaiter), ContainerLogs and StreamEvents (server/follow_reactor.h)
+// are served with gRPC's callback API, so a waiting or following call holds
+// no thread.
 // Thread-safe.
 #pragma once
 
@@ -32,8 +34,11 @@ namespace dkd::server {
 // The label that records who created a container.
 using core::kOwnerLabel;
 
-class GuardedDockerManager final : public dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
-                                       dkd::v1::DockerManager::Service> {
+class GuardedDockerManager final
+    : public dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
+          dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
+              dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
+                  dkd::v1::DockerManager::Service>>> {
  public:
   GuardedDockerManager(DockerManagerService* inner, std::shared_ptr<core::DockerManager> manager,
                        Gatekeeper* gatekeeper);
@@ -68,9 +73,8 @@ class GuardedDockerManager final : public dkd::v1::DockerManager::WithCallbackMe
   grpc::Status RemoveContainer(grpc::ServerContext* context,
                                const dkd::v1::RemoveContainerRequest* request,
                                dkd::v1::RemoveContainerResponse* response) override;
-  grpc::Status ContainerLogs(grpc::ServerContext* context,
-                             const dkd::v1::ContainerLogsRequest* request,
-                             grpc::ServerWriter<dkd::v1::LogEntry>* writer) override;
+  grpc::ServerWriteReactor<dkd::v1::LogEntry>* ContainerLogs(
+      grpc::CallbackServerContext* context, const dkd::v1::ContainerLogsRequest* request) override;
   grpc::Status ListImages(grpc::ServerContext* context, const dkd::v1::ListImagesRequest* request,
                           dkd::v1::ListImagesResponse* response) override;
   grpc::Status InspectImage(grpc::ServerContext* context,
@@ -78,9 +82,8 @@ class GuardedDockerManager final : public dkd::v1::DockerManager::WithCallbackMe
                             dkd::v1::ImageDetails* response) override;
   grpc::Status RemoveImage(grpc::ServerContext* context, const dkd::v1::RemoveImageRequest* request,
                            dkd::v1::RemoveImageResponse* response) override;
-  grpc::Status StreamEvents(grpc::ServerContext* context,
-                            const dkd::v1::StreamEventsRequest* request,
-                            grpc::ServerWriter<dkd::v1::EngineEvent>* writer) override;
+  grpc::ServerWriteReactor<dkd::v1::EngineEvent>* StreamEvents(
+      grpc::CallbackServerContext* context, const dkd::v1::StreamEventsRequest* request) override;
 
  private:
   // OK when the caller may act on container `id`; NOT_FOUND when ownership
