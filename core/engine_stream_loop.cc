@@ -603,7 +603,9 @@ void EngineStreamLoop::StartBlocking(std::unique_ptr<Conn> conn) {
 
 bool AsyncCall::Attach(EngineStreamLoop::Id id) {
   absl::MutexLock lock(&mu_);
-  current_ = id;
+  // Ids grow: a late Attach of an earlier request (an inspect whose answer
+  // already started the logs) does not take the current one's place.
+  if (id > current_) current_ = id;
   if (cancelled_) loop_->Cancel(id);
   return !cancelled_;
 }

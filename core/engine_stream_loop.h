@@ -123,8 +123,8 @@ class EngineStreamLoop {
 class AsyncCall {
  public:
   explicit AsyncCall(EngineStreamLoop* loop) : loop_(loop) {}
-  // Makes `id` the current request; false (and cancels `id`) when the call
-  // was cancelled before.
+  // Makes `id` the current request unless a later one is (ids grow); false
+  // (and cancels `id`) when the call was cancelled before.
   bool Attach(EngineStreamLoop::Id id);
   void Cancel();
   void Resume();
