@@ -1,0 +1,300 @@
+// Open streams cost no thread: 1,000 followed logs and 300 waits against a
+// real engine, counted from /proc; a slow reader pauses the engine stream.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "dkd/v1/docker_manager.grpc.pb.h"
+#include "tests/integration/reliability_helpers.h"
+
+namespace dkd::testing {
+namespace {
+
+using grpc::StatusCode;
+
+// A field of /proc/PID/status ("Threads", "VmRSS"), as a number.
+long ProcStatus(pid_t pid, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
+int OpenFds(pid_t pid) {
+  DIR* d = opendir(absl::StrCat("/proc/", pid, "/fd").c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (readdir(d) != nullptr) ++n;
+  closedir(d);
+  return n - 2;
+}
+
+// How many waits dkd has registered so far (one debug line each).
+size_t WaitsRegistered(const DaemonProcess& d) {
+  const std::string log = d.Log();
+  size_t n = 0;
+  for (size_t at = log.find("waiting for container "); at != std::string::npos;
+       at = log.find("waiting for container ", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Many server streams read on one completion queue and one thread.
+class AsyncFollowers {
+ public:
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientAsyncReader<dkd::v1::LogEntry>> reader;
+    dkd::v1::LogEntry entry;
+    grpc::Status status;
+    std::atomic<int> entries{0};
+    std::atomic<bool> done{false};
+  };
+
+  AsyncFollowers(const std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>>& stubs,
+                 const std::string& id, const std::string& token, int n)
+      : streams_(n) {
+    for (int i = 0; i < n; ++i) {
+      streams_[i] = std::make_unique<Stream>();
+      Stream& s = *streams_[i];
+      s.ctx.AddMetadata("authorization", "Bearer " + token);
+      dkd::v1::ContainerLogsRequest req;
+      req.set_id(id);
+      req.set_follow(true);
+      s.reader = stubs[i % stubs.size()]->PrepareAsyncContainerLogs(&s.ctx, req, &cq_);
+      s.reader->StartCall(Tag(i, kStarted));
+    }
+    thread_ = std::thread([this] { Drive(); });
+  }
+  ~AsyncFollowers() {
+    for (auto& s : streams_) s->ctx.TryCancel();
+    thread_.join();
+  }
+
+  int WithEntries(int at_least) const {
+    int n = 0;
+    for (const auto& s : streams_) n += s->entries.load() >= at_least;
+    return n;
+  }
+  int Done() const {
+    int n = 0;
+    for (const auto& s : streams_) n += s->done.load();
+    return n;
+  }
+  const std::vector<std::unique_ptr<Stream>>& streams() const { return streams_; }
+
+ private:
+  enum Op { kStarted = 0, kRead = 1, kFinished = 2 };
+  static void* Tag(int i, Op op) { return reinterpret_cast<void*>(static_cast<intptr_t>(i * 4 + op)); }
+
+  void Drive() {
+    void* tag;
+    bool ok;
+    int finished = 0;
+    const int n = static_cast<int>(streams_.size());
+    while (finished < n && cq_.Next(&tag, &ok)) {
+      const intptr_t t = reinterpret_cast<intptr_t>(tag);
+      const int i = static_cast<int>(t / 4);
+      Stream& s = *streams_[i];
+      switch (static_cast<Op>(t % 4)) {
+        case kStarted:
+        case kRead:
+          if (t % 4 == kRead && ok) ++s.entries;
+          if (ok) {
+            s.reader->Read(&s.entry, Tag(i, kRead));
+          } else {
+            s.reader->Finish(&s.status, Tag(i, kFinished));
+          }
+          break;
+        case kFinished:
+          s.done = true;
+          ++finished;
+          break;
+      }
+    }
+    cq_.Shutdown();
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  grpc::CompletionQueue cq_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::thread thread_;
+};
+
+// Waits on one completion queue.
+class AsyncWaits {
+ public:
+  AsyncWaits(dkd::v1::DockerManager::Stub* stub, const std::string& id, const std::string& token,
+             int n)
+      : calls_(n) {
+    for (int i = 0; i < n; ++i) {
+      Call& c = calls_[i];
+      c.ctx.AddMetadata("authorization", "Bearer " + token);
+      c.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
+      dkd::v1::WaitContainerRequest req;
+      req.set_id(id);
+      c.reader = stub->AsyncWaitContainer(&c.ctx, req, &cq_);
+      c.reader->Finish(&c.response, &c.status, reinterpret_cast<void*>(static_cast<intptr_t>(i)));
+    }
+  }
+  ~AsyncWaits() {
+    for (auto& c : calls_) c.ctx.TryCancel();
+    void* tag;
+    bool ok;
+    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
+    cq_.Shutdown();
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+  // Every call's {status, exit code}, once all ended.
+  std::vector<std::pair<grpc::Status, int>> All() {
+    void* tag;
+    bool ok;
+    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
+    std::vector<std::pair<grpc::Status, int>> out;
+    for (auto& c : calls_) out.emplace_back(c.status, c.response.exit_code());
+    return out;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<dkd::v1::WaitContainerResponse>> reader;
+    dkd::v1::WaitContainerResponse response;
+    grpc::Status status;
+  };
+  grpc::CompletionQueue cq_;
+  std::vector<Call> calls_;
+  int done_ = 0;
+};
+
+// Distinct channel arguments give each stub its own connection.
+std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> Stubs(const std::string& target,
+                                                                 int n) {
+  std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> stubs;
+  for (int i = 0; i < n; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("dkd.test.connection", i);
+    stubs.push_back(dkd::v1::DockerManager::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+  }
+  return stubs;
+}
+
+TEST(StreamThreadsTest, ThousandFollowedLogsAndThreeHundredWaitsHoldUnder64Threads) {
+  auto d = StartDaemon(
+      {"",
+       {},
+       TokenConfig({{"reader", "read"}}, "follow",
+                   R"("limits":{"max_calls_per_identity":2000,"max_streams_per_identity":2000})")});
+  ASSERT_TRUE(d.ok()) << d.status();
+  const pid_t pid = (*d)->pid();
+  const std::string token = TokenFor("reader", "follow");
+  const std::string id = Docker({"run", "-d", "--label", absl::StrCat("dkd.test.follow=", getpid()),
+                                 Base(), "sh", "-c",
+                                 "trap 'exit 0' TERM; i=0; while true; do echo line $i; "
+                                 "i=$((i+1)); sleep 1; done"});
+  ASSERT_FALSE(id.empty());
+  auto stubs = Stubs((*d)->unix_target(), 10);
+  ASSERT_TRUE(CallByName(PlainChannel((*d)->unix_target()), "/dkd.v1.DockerManager/Ping", token)
+                  .ok());
+  const long threads_before = ProcStatus(pid, "Threads");
+  const int fds_before = OpenFds(pid);
+  {
+    AsyncFollowers follows(stubs, id, token, 1000);
+    // Every stream is live: each gets a line printed after it opened.
+    ASSERT_TRUE(WaitFor([&] { return follows.WithEntries(1) == 1000; }, std::chrono::seconds(90)))
+        << follows.WithEntries(1) << " of 1000 streams got a line; " << follows.Done()
+        << " ended";
+    const int first = follows.streams()[0]->entries.load();
+    ASSERT_TRUE(WaitFor([&] { return follows.WithEntries(first + 2) == 1000; },
+                        std::chrono::seconds(60)))
+        << follows.WithEntries(first + 2) << " of 1000 streams kept receiving";
+    AsyncWaits waits(stubs[0].get(), id, token, 300);
+    ASSERT_TRUE(WaitFor([&] { return WaitsRegistered(**d) >= 300; }, std::chrono::seconds(60)))
+        << WaitsRegistered(**d);
+    const long threads = ProcStatus(pid, "Threads");
+    const int fds = OpenFds(pid);
+    const long rss_kib = ProcStatus(pid, "VmRSS");
+    ::testing::Test::RecordProperty("dkd_threads_before", static_cast<int>(threads_before));
+    ::testing::Test::RecordProperty("dkd_threads_1000_follows_300_waits", static_cast<int>(threads));
+    ::testing::Test::RecordProperty("dkd_fds", fds);
+    ::testing::Test::RecordProperty("dkd_rss_kib", static_cast<int>(rss_kib));
+    std::printf("dkd: threads %ld -> %ld, fds %d -> %d, VmRSS %ld KiB at 1000 follows + 300 waits\n",
+                threads_before, threads, fds_before, fds, rss_kib);
+    EXPECT_LT(threads, 64) << "threads before: " << threads_before;
+    EXPECT_EQ(follows.Done(), 0);
+
+    // Stopping the container ends every stream cleanly and every wait.
+    Docker({"stop", "-t", "10", id});
+    ASSERT_TRUE(WaitFor([&] { return follows.Done() == 1000; }, std::chrono::seconds(60)))
+        << follows.Done();
+    int ok = 0;
+    for (const auto& s : follows.streams()) {
+      EXPECT_TRUE(s->status.ok()) << s->status.error_code() << " " << s->status.error_message();
+      ok += s->status.ok();
+    }
+    EXPECT_EQ(ok, 1000);
+    int exited = 0;
+    for (const auto& [status, code] : waits.All()) exited += status.ok() && code == 0;
+    EXPECT_EQ(exited, 300);
+  }
+  // The engine connections are given back.
+  EXPECT_TRUE(WaitFor([&] { return OpenFds(pid) <= fds_before + 20; })) << OpenFds(pid);
+  Docker({"rm", "-f", id});
+}
+
+TEST(StreamThreadsTest, ASlowReaderPausesTheEngineStreamAndDkdMemoryStaysFlat) {
+  auto d = StartDaemon({"", {}, TokenConfig({{"reader", "read"}}, "slow")});
+  ASSERT_TRUE(d.ok()) << d.status();
+  const pid_t pid = (*d)->pid();
+  // About 100 MB a second of output: far more than any buffer on the way.
+  const std::string id = Docker({"run", "-d", "--label", absl::StrCat("dkd.test.slow=", getpid()),
+                                 Base(), "sh", "-c", "yes 0123456789abcdef0123456789abcdef"});
+  ASSERT_FALSE(id.empty());
+  auto stub = dkd::v1::DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + TokenFor("reader", "slow"));
+  dkd::v1::ContainerLogsRequest req;
+  req.set_id(id);
+  req.set_follow(true);
+  req.mutable_tail()->set_value(0);
+  auto reader = stub->ContainerLogs(&ctx, req);
+  dkd::v1::LogEntry e;
+  ASSERT_TRUE(reader->Read(&e));
+  const long rss_start = ProcStatus(pid, "VmRSS");
+  // The reader stops reading for 4 s while the container keeps printing.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  const long rss_paused = ProcStatus(pid, "VmRSS");
+  // It reads again and the stream is still whole, line by line.
+  int lines = 0;
+  while (lines < 2000 && reader->Read(&e)) {
+    EXPECT_EQ(e.data(), "0123456789abcdef0123456789abcdef\n");
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2000);
+  const long rss_after = ProcStatus(pid, "VmRSS");
+  std::printf("dkd VmRSS: %ld KiB at start, %ld KiB after 4 s unread, %ld KiB reading again\n",
+              rss_start, rss_paused, rss_after);
+  ::testing::Test::RecordProperty("dkd_rss_growth_kib", static_cast<int>(rss_paused - rss_start));
+  EXPECT_LT(rss_paused - rss_start, 32 * 1024);
+  ctx.TryCancel();
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), StatusCode::CANCELLED) << s.error_message();
+  Docker({"rm", "-f", id});
+}
+
+}  // namespace
+}  // namespace dkd::testing
