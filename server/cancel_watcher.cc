@@ -1,5 +1,8 @@
 #include "server/cancel_watcher.h"
 
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 
 namespace dkd::server {
@@ -29,25 +32,65 @@ bool DeadlineExpired(const grpc::ServerContext* context) {
   return Expired().contains(context);
 }
 
-CancelWatcher::CancelWatcher(grpc::ServerContext* context, core::CancelToken* token) {
-  thread_ = std::thread([this, context, token] {
+namespace {
+
+// The calls being watched, polled by one thread for all of them.
+class WatchList {
+ public:
+  static WatchList& Get() {
+    static auto* list = new WatchList();  // Lives to the end of the process.
+    return *list;
+  }
+  void Add(const CancelWatcher* key, grpc::ServerContext* context, core::CancelToken* token) {
     absl::MutexLock lock(&mu_);
-    while (!done_) {
-      if (context->IsCancelled() || DeadlineExpired(context)) {
-        token->Cancel();
-        return;
-      }
-      mu_.AwaitWithTimeout(absl::Condition(&done_), absl::Milliseconds(50));
+    entries_[key] = Entry{context, token};
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Poll(); }).detach();
     }
-  });
+  }
+  // Once this returns, the poller no longer touches `key`'s context or token.
+  void Remove(const CancelWatcher* key) {
+    absl::MutexLock lock(&mu_);
+    entries_.erase(key);
+  }
+
+ private:
+  struct Entry {
+    grpc::ServerContext* context;
+    core::CancelToken* token;
+  };
+  void Poll() {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      mu_.Await(absl::Condition(
+          +[](absl::flat_hash_map<const CancelWatcher*, Entry>* e) { return !e->empty(); },
+          &entries_));
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (it->second.context->IsCancelled() || DeadlineExpired(it->second.context)) {
+          it->second.token->Cancel();
+          entries_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      // Releases the lock for 50 ms: watched calls come and go meanwhile.
+      mu_.AwaitWithTimeout(absl::Condition(&never_), absl::Milliseconds(50));
+    }
+  }
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool never_ = false;
+  absl::flat_hash_map<const CancelWatcher*, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+CancelWatcher::CancelWatcher(grpc::ServerContext* context, core::CancelToken* token) {
+  WatchList::Get().Add(this, context, token);
 }
 
-CancelWatcher::~CancelWatcher() {
-  {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-  }
-  thread_.join();
-}
+CancelWatcher::~CancelWatcher() { WatchList::Get().Remove(this); }
 
 }  // namespace dkd::server

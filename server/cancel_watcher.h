@@ -1,12 +1,11 @@
 // CancelWatcher: turns a gRPC caller going away, or dkd's own default
 // deadline for the call running out, into a core::CancelToken firing, so the
-// engine request behind the RPC is aborted (a build really stops). Polls on
-// its own thread until destroyed. Not copyable.
+// engine request behind the RPC is aborted (a build really stops). One
+// thread polls every watched call every 50 ms, so a watched call costs no
+// thread of its own. Not copyable.
 #pragma once
 
 #include <grpcpp/server_context.h>
-
-#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "core/engine_client.h"
@@ -26,11 +25,6 @@ class CancelWatcher {
   ~CancelWatcher();
   CancelWatcher(const CancelWatcher&) = delete;
   CancelWatcher& operator=(const CancelWatcher&) = delete;
-
- private:
-  absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
 };
 
 }  // namespace dkd::server
