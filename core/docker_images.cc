@@ -18,6 +18,7 @@
 #include "core/context_canon.h"
 #include "core/context_path.h"
 #include "core/context_tar.h"
+#include "core/docker_internal.h"
 #include "core/docker_manager.h"
 #include "core/engine_streams.h"
 #include "core/remote_add_check.h"
@@ -28,48 +29,12 @@
 namespace dkd::core {
 namespace {
 
-// Reads one engine JSON-message stream, calling `on_message` for each.
-class JsonMessageStream {
- public:
-  explicit JsonMessageStream(std::function<bool(const JsonMessage&)> on_message)
-      : on_message_(std::move(on_message)) {}
-  bool Feed(absl::string_view data) {
-    return lines_.Feed(data, [this](absl::string_view l) { return Line(l); });
-  }
-  void Finish() {
-    lines_.Finish([this](absl::string_view l) { return Line(l); });
-  }
-  const absl::Status& status() const { return status_; }
+using internal::JsonMessageStream;
+using internal::ParseImageArg;
+using internal::ToProgress;
+using internal::ValidateSimpleName;
 
- private:
-  bool Line(absl::string_view line) {
-    JsonMessage m;
-    if (absl::Status s = ParseJsonMessage(line, m); !s.ok()) {
-      status_ = s;
-      return false;
-    }
-    return on_message_(m);
-  }
-  std::function<bool(const JsonMessage&)> on_message_;
-  LineSplitter lines_;
-  absl::Status status_;
-};
 
-Progress ToProgress(const JsonMessage& m) {
-  Progress p;
-  p.id = m.id;
-  p.status = m.status;
-  p.current = m.current;
-  p.total = m.total;
-  if (m.aux.is_object()) {
-    p.tag = m.aux.value("Tag", "");
-    p.digest = m.aux.value("Digest", "");
-    p.size = m.aux.value("Size", int64_t{0});
-  }
-  // Pulls report the digest only in a status line.
-  if (p.digest.empty() && absl::StartsWith(m.status, "Digest: ")) p.digest = m.status.substr(8);
-  return p;
-}
 
 // "Step 3/5 : RUN make" -> step 3 of 5, "RUN make".
 bool ParseStepLine(const std::string& text, int* step, int* total, std::string* instruction) {
@@ -88,14 +53,6 @@ bool ParseStepLine(const std::string& text, int* step, int* total, std::string* 
   return true;
 }
 
-absl::Status ValidateSimpleName(const std::string& field, const std::string& v) {
-  for (char c : v) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": must match [a-zA-Z0-9_.-]+"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status ValidateDockerfilePath(const std::string& p) {
   if (p.empty()) return absl::OkStatus();
@@ -118,11 +75,6 @@ absl::Status ValidateDockerfilePath(const std::string& p) {
   return absl::OkStatus();
 }
 
-// Parses a reference for push/pull: tag defaults to latest.
-absl::StatusOr<ImageReference> ParseImageArg(const std::string& field, const std::string& image) {
-  ASSIGN_OR_RETURN(ImageReference ref, ParseImageField(field, image));
-  return ref.WithDefaultTag();
-}
 
 }  // namespace
 
@@ -354,95 +306,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   return result;
 }
 
-absl::StatusOr<std::string> DockerManager::PushOne(const std::string& image,
-                                                   const RegistryAuth& auth,
-                                                   const ProgressCallback& on_progress,
-                                                   CancelToken* cancel, Progress* last) {
-  ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
-  if (!ref.digest.empty()) return absl::InvalidArgumentError("image: push a tag, not a digest");
-  RETURN_IF_ERROR(
-      CheckRegistryAllowed(policy().push_registries, ref.domain, "push", "push.registries"));
-  EngineRequest req;
-  req.method = "POST";
-  req.path = absl::StrCat("/images/", UrlEncode(ref.FamiliarName()), "/push");
-  req.query.emplace_back("tag", ref.tag);
-  req.headers.emplace_back("X-Registry-Auth", EncodeRegistryAuthHeader(auth));
-  req.read_timeout = absl::Hours(6);
-  std::string error;
-  JsonMessageStream messages([&](const JsonMessage& m) {
-    if (!m.error.empty()) {
-      error = RedactSecrets(m.error, auth);
-      return true;
-    }
-    Progress p = ToProgress(m);
-    if (!p.digest.empty()) *last = p;
-    return on_progress == nullptr || on_progress(p);
-  });
-  RETURN_IF_ERROR(engine_->Stream(
-      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
-  messages.Finish();
-  RETURN_IF_ERROR(messages.status());
-  if (!error.empty()) return StatusFromStreamError(error, absl::StatusCode::kUnknown);
-  if (last->digest.empty()) {
-    return absl::InternalError(
-        absl::StrCat("the engine ended the push of ", image, " without reporting a digest"));
-  }
-  return last->digest;
-}
 
-absl::StatusOr<Progress> DockerManager::Push(const std::string& image, const RegistryAuth& auth,
-                                             const ProgressCallback& on_progress,
-                                             CancelToken* cancel) {
-  Progress last;
-  RETURN_IF_ERROR(PushOne(image, auth, on_progress, cancel, &last).status());
-  return last;
-}
 
-absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const RegistryAuth& auth,
-                                             const std::string& platform,
-                                             const ProgressCallback& on_progress,
-                                             CancelToken* cancel, const Owner& owner) {
-  ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
-  if (!platform.empty())
-    RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(platform, {{"/", ""}})));
-  // A tag pull re-points the local tag; a digest pull adds no tag.
-  std::unique_ptr<TagReservations::Hold> hold;
-  if (owner.enforced && ref.digest.empty()) {
-    ASSIGN_OR_RETURN(hold, tags_being_written_.Reserve({ref.FamiliarString()}, owner.identity));
-    RETURN_IF_ERROR(CheckTagWritable(*engine_, "image", ref.FamiliarString(), owner,
-                                     /*allow_unowned=*/true));
-  }
-  EngineRequest req;
-  req.method = "POST";
-  req.path = "/images/create";
-  req.query.emplace_back("fromImage", ref.FamiliarName());
-  if (!ref.digest.empty()) {
-    req.query.emplace_back("tag", ref.digest);
-  } else {
-    req.query.emplace_back("tag", ref.tag);
-  }
-  if (!platform.empty()) req.query.emplace_back("platform", platform);
-  req.headers.emplace_back("X-Registry-Auth", EncodeRegistryAuthHeader(auth));
-  req.read_timeout = absl::Hours(6);
-  std::string error;
-  Progress last;
-  JsonMessageStream messages([&](const JsonMessage& m) {
-    if (!m.error.empty()) {
-      error = RedactSecrets(m.error, auth);
-      return true;
-    }
-    Progress p = ToProgress(m);
-    if (!p.digest.empty()) last = p;
-    return on_progress == nullptr || on_progress(p);
-  });
-  RETURN_IF_ERROR(engine_->Stream(
-      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel));
-  messages.Finish();
-  RETURN_IF_ERROR(messages.status());
-  if (!error.empty()) return StatusFromStreamError(error, absl::StatusCode::kUnknown);
-  last.tag = ref.digest.empty() ? ref.tag : "";
-  return last;
-}
 
 absl::StatusOr<std::vector<ImageSummary>> DockerManager::ListImages(const ListImagesRequest& r) {
   nlohmann::json filters = nlohmann::json::object();

@@ -14,46 +14,6 @@
 #include "spdlog/spdlog.h"
 
 namespace dkd::core {
-namespace internal {
-
-absl::Status ValidateContainerRef(const std::string& field, const std::string& id) {
-  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (id.size() > 256) return absl::InvalidArgumentError(absl::StrCat(field, ": too long"));
-  for (char c : id) {
-    const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                    c == '-' || c == '/';
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": must be a container id or name ([a-zA-Z0-9_.-])"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-std::string ContainerPath(const std::string& id, absl::string_view suffix) {
-  std::string name = id;
-  if (absl::StartsWith(name, "/")) name = name.substr(1);
-  return absl::StrCat("/containers/", UrlEncode(name), suffix);
-}
-
-nlohmann::json FiltersJson(const std::map<std::string, std::vector<std::string>>& f) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, vs] : f) {
-    if (!vs.empty()) j[k] = vs;
-  }
-  return j;
-}
-
-std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
-}  // namespace internal
 
 namespace {
 

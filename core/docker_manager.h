@@ -284,6 +284,22 @@ class DockerManager {
   absl::StatusOr<std::shared_ptr<AsyncCall>> EventsAsync(const EventsRequest& request,
                                                          AsyncEventCallback on_event,
                                                          EndCallback on_end);
+  // Push and Pull without a thread per transfer, with the async contract
+  // above. `on_end` gets the final event (with the digest; a pull's also
+  // names the tag) or why there is none. Checks that need the engine (a
+  // pull's tag ownership) run before they return.
+  using AsyncProgressCallback = std::function<bool(const Progress& progress)>;
+  using ProgressEndCallback = std::function<void(absl::StatusOr<Progress> last)>;
+  absl::StatusOr<std::shared_ptr<AsyncCall>> PushAsync(const std::string& image,
+                                                       const RegistryAuth& auth,
+                                                       AsyncProgressCallback on_progress,
+                                                       ProgressEndCallback on_end);
+  absl::StatusOr<std::shared_ptr<AsyncCall>> PullAsync(const std::string& image,
+                                                       const RegistryAuth& auth,
+                                                       const std::string& platform,
+                                                       const Owner& owner,
+                                                       AsyncProgressCallback on_progress,
+                                                       ProgressEndCallback on_end);
   // The loop that serves the async calls (started on first use).
   EngineStreamLoop& stream_loop();
 
@@ -293,6 +309,15 @@ class DockerManager {
                                                 bool no_prune);
 
  private:
+  // The engine request of a push of `image`, after its checks.
+  absl::StatusOr<EngineRequest> PushRequest(const std::string& image, const RegistryAuth& auth);
+  struct PreparedPull {
+    EngineRequest request;
+    std::unique_ptr<TagReservations::Hold> hold;  // The tag, reserved for the pull.
+    std::string tag;                              // "" for a digest pull.
+  };
+  absl::StatusOr<PreparedPull> PreparePull(const std::string& image, const RegistryAuth& auth,
+                                           const std::string& platform, const Owner& owner);
   absl::StatusOr<std::string> PushOne(const std::string& ref, const RegistryAuth& auth,
                                       const ProgressCallback& on_progress, CancelToken* cancel,
                                       Progress* last);

@@ -137,50 +137,6 @@ grpc::Status DockerManagerService::BuildImageAs(
   return grpc::Status::OK;
 }
 
-grpc::Status DockerManagerService::PushImage(grpc::ServerContext* context,
-                                             const dkd::v1::PushImageRequest* request,
-                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto last = manager_->Push(
-      request->image(), FromProto(request->auth()),
-      [&](const core::Progress& p) {
-        dkd::v1::ProgressEvent e;
-        ToProto(p, &e);
-        return writer->Write(e);
-      },
-      &cancel);
-  return StreamStatus(context, last.status());
-}
-
-grpc::Status DockerManagerService::PullImage(grpc::ServerContext* context,
-                                             const dkd::v1::PullImageRequest* request,
-                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
-  return PullImageAs(context, request, writer, core::Owner{});
-}
-
-grpc::Status DockerManagerService::PullImageAs(grpc::ServerContext* context,
-                                               const dkd::v1::PullImageRequest* request,
-                                               grpc::ServerWriter<dkd::v1::ProgressEvent>* writer,
-                                               const core::Owner& owner) {
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto last = manager_->Pull(
-      request->image(), FromProto(request->auth()), request->platform(),
-      [&](const core::Progress& p) {
-        dkd::v1::ProgressEvent e;
-        ToProto(p, &e);
-        return writer->Write(e);
-      },
-      &cancel, owner);
-  if (last.ok()) {
-    dkd::v1::ProgressEvent e;
-    ToProto(*last, &e);
-    writer->Write(e);
-  }
-  return StreamStatus(context, last.status());
-}
-
 grpc::Status DockerManagerService::RunContainer(grpc::ServerContext* context,
                                                 const dkd::v1::RunContainerRequest* request,
                                                 dkd::v1::RunContainerResponse* response) {

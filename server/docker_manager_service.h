@@ -22,10 +22,6 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
   grpc::Status BuildImage(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
-  grpc::Status PushImage(grpc::ServerContext* context, const dkd::v1::PushImageRequest* request,
-                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
-  grpc::Status PullImage(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
-                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
   grpc::Status RunContainer(grpc::ServerContext* context,
                             const dkd::v1::RunContainerRequest* request,
                             dkd::v1::RunContainerResponse* response) override;
@@ -67,9 +63,6 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
       grpc::ServerContext* context, const dkd::v1::BuildSpec& spec,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
       const core::Owner& owner, int64_t max_context_bytes);
-  grpc::Status PullImageAs(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
-                           grpc::ServerWriter<dkd::v1::ProgressEvent>* writer,
-                           const core::Owner& owner);
   grpc::Status RunContainerAs(grpc::ServerContext* context,
                               const dkd::v1::RunContainerRequest* request,
                               dkd::v1::RunContainerResponse* response, const core::Owner& owner);

@@ -172,9 +172,11 @@ class FollowReactor final : public grpc::ServerWriteReactor<Out> {
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
 };
 
-// Admits the call and registers it for shutdown; false when it was finished.
+// Admits the call and, with `end_at_shutdown`, registers it so shutdown
+// ends it at once; false when it was finished.
 template <typename Out>
-bool Admit(FollowReactor<Out>* r, Gatekeeper* gatekeeper, const std::string& target) {
+bool Admit(FollowReactor<Out>* r, Gatekeeper* gatekeeper, const std::string& target,
+           bool end_at_shutdown = true) {
   GuardedCall& call = r->call();
   call.set_target(target);
   // Under the watchdog's lock: only cancel (the end comes from the loop).
@@ -184,6 +186,7 @@ bool Admit(FollowReactor<Out>* r, Gatekeeper* gatekeeper, const std::string& tar
     r->FinishNow(s);
     return false;
   }
+  if (!end_at_shutdown) return true;
   if (!gatekeeper->RegisterStream(r->token())) {
     r->FinishNow(grpc::Status(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down"));
     return false;
@@ -240,6 +243,69 @@ grpc::ServerWriteReactor<dkd::v1::EngineEvent>* StartStreamEvents(
           return r->Push(std::move(out));
         },
         [r](absl::Status s) { r->EngineEnded(std::move(s)); });
+    if (engine.ok()) {
+      r->call().DetachFromThread();
+      r->Attach(*std::move(engine));
+      return r;
+    }
+    r->FinishNow(ToGrpcStatus(engine.status()));
+  }
+  r->call().DetachFromThread();
+  return r;
+}
+
+grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPushImage(
+    Gatekeeper* gatekeeper, core::DockerManager* manager, grpc::CallbackServerContext* context,
+    const dkd::v1::PushImageRequest* request) {
+  auto* r = new FollowReactor<dkd::v1::ProgressEvent>(gatekeeper, context,
+                                                      "/dkd.v1.DockerManager/PushImage");
+  if (Admit(r, gatekeeper, request->image(), /*end_at_shutdown=*/false)) {
+    auto engine = manager->PushAsync(
+        request->image(), FromProto(request->auth()),
+        [r](const core::Progress& p) {
+          dkd::v1::ProgressEvent e;
+          ToProto(p, &e);
+          return r->Push(std::move(e));
+        },
+        [r](absl::StatusOr<core::Progress> last) { r->EngineEnded(last.status()); });
+    if (engine.ok()) {
+      r->call().DetachFromThread();
+      r->Attach(*std::move(engine));
+      return r;
+    }
+    r->FinishNow(ToGrpcStatus(engine.status()));
+  }
+  r->call().DetachFromThread();
+  return r;
+}
+
+grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPullImage(
+    Gatekeeper* gatekeeper, core::DockerManager* manager, grpc::CallbackServerContext* context,
+    const dkd::v1::PullImageRequest* request) {
+  auto* r = new FollowReactor<dkd::v1::ProgressEvent>(gatekeeper, context,
+                                                      "/dkd.v1.DockerManager/PullImage");
+  if (Admit(r, gatekeeper, request->image(), /*end_at_shutdown=*/false)) {
+    const GuardedCall& call = r->call();
+    // Without ownership nothing is checked (core/ownership.h).
+    const core::Owner owner = call.settings().ownership
+                                  ? core::Owner{call.caller().identity, !call.sees_everything()}
+                                  : core::Owner{};
+    auto engine = manager->PullAsync(
+        request->image(), FromProto(request->auth()), request->platform(), owner,
+        [r](const core::Progress& p) {
+          dkd::v1::ProgressEvent e;
+          ToProto(p, &e);
+          return r->Push(std::move(e));
+        },
+        [r](absl::StatusOr<core::Progress> last) {
+          if (last.ok()) {
+            // The final event names what was pulled: tag and digest.
+            dkd::v1::ProgressEvent e;
+            ToProto(*last, &e);
+            r->Push(std::move(e));
+          }
+          r->EngineEnded(last.status());
+        });
     if (engine.ok()) {
       r->call().DetachFromThread();
       r->Attach(*std::move(engine));

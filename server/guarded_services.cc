@@ -155,20 +155,14 @@ grpc::Status GuardedDockerManager::BuildImage(
   return call.Finish(s);
 }
 
-grpc::Status GuardedDockerManager::PushImage(grpc::ServerContext* context,
-                                             const dkd::v1::PushImageRequest* request,
-                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "PushImage"), request->image(),
-             [&](GuardedCall&) { return inner_->PushImage(context, request, writer); });
+grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* GuardedDockerManager::PushImage(
+    grpc::CallbackServerContext* context, const dkd::v1::PushImageRequest* request) {
+  return StartPushImage(gatekeeper_, manager_.get(), context, request);
 }
 
-grpc::Status GuardedDockerManager::PullImage(grpc::ServerContext* context,
-                                             const dkd::v1::PullImageRequest* request,
-                                             grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) {
-  return Run(gatekeeper_, context, absl::StrCat(kDm, "PullImage"), request->image(),
-             [&](GuardedCall& call) {
-               return inner_->PullImageAs(context, request, writer, OwnerOf(call));
-             });
+grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* GuardedDockerManager::PullImage(
+    grpc::CallbackServerContext* context, const dkd::v1::PullImageRequest* request) {
+  return StartPullImage(gatekeeper_, manager_.get(), context, request);
 }
 
 grpc::Status GuardedDockerManager::RunContainer(grpc::ServerContext* context,

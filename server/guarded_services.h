@@ -11,8 +11,8 @@
 // others are NOT_FOUND), the build queue (BuildEvent.queued while waiting for
 // a slot), the build context limit, and streams that end with UNAVAILABLE
 // "dkd is shutting down" when dkd stops. WaitContainer (from a
-// ContainerWaiter), ContainerLogs and StreamEvents (server/follow_reactor.h)
-// are served with gRPC's callback API, so a waiting or following call holds
+// ContainerWaiter), ContainerLogs, StreamEvents, PushImage and PullImage
+// (server/follow_reactor.h) are served with gRPC's callback API, so a waiting or following call holds
 // no thread.
 // Thread-safe.
 #pragma once
@@ -35,10 +35,12 @@ namespace dkd::server {
 using core::kOwnerLabel;
 
 class GuardedDockerManager final
-    : public dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
-          dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
-              dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
-                  dkd::v1::DockerManager::Service>>> {
+    : public dkd::v1::DockerManager::WithCallbackMethod_PushImage<
+          dkd::v1::DockerManager::WithCallbackMethod_PullImage<
+              dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
+                  dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
+                      dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
+                          dkd::v1::DockerManager::Service>>>>> {
  public:
   GuardedDockerManager(DockerManagerService* inner, std::shared_ptr<core::DockerManager> manager,
                        Gatekeeper* gatekeeper);
@@ -51,10 +53,10 @@ class GuardedDockerManager final
   grpc::Status BuildImage(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
-  grpc::Status PushImage(grpc::ServerContext* context, const dkd::v1::PushImageRequest* request,
-                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
-  grpc::Status PullImage(grpc::ServerContext* context, const dkd::v1::PullImageRequest* request,
-                         grpc::ServerWriter<dkd::v1::ProgressEvent>* writer) override;
+  grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* PushImage(
+      grpc::CallbackServerContext* context, const dkd::v1::PushImageRequest* request) override;
+  grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* PullImage(
+      grpc::CallbackServerContext* context, const dkd::v1::PullImageRequest* request) override;
   grpc::Status RunContainer(grpc::ServerContext* context,
                             const dkd::v1::RunContainerRequest* request,
                             dkd::v1::RunContainerResponse* response) override;

@@ -1,7 +1,11 @@
 // Open streams cost no thread: 1,000 followed logs and 300 waits against a
 // real engine, counted from /proc; a slow reader pauses the engine stream.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -254,6 +258,77 @@ TEST(StreamThreadsTest, ThousandFollowedLogsAndThreeHundredWaitsHoldUnder64Threa
   // The engine connections are given back.
   EXPECT_TRUE(WaitFor([&] { return OpenFds(pid) <= fds_before + 20; })) << OpenFds(pid);
   Docker({"rm", "-f", id});
+}
+
+// A registry that accepts connections and never answers: pulls from it hang
+// in the engine.
+class SilentRegistry {
+ public:
+  SilentRegistry() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(fd_, 1024), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentRegistry() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST(StreamThreadsTest, TwoHundredPullsInFlightHoldNoThreadAndCancelCleanly) {
+  auto d = StartDaemon(
+      {"",
+       {},
+       TokenConfig({{"puller", "build"}}, "pull",
+                   R"("limits":{"max_calls_per_identity":1000,"max_streams_per_identity":1000})")});
+  ASSERT_TRUE(d.ok()) << d.status();
+  const pid_t pid = (*d)->pid();
+  SilentRegistry registry;
+  auto stub = dkd::v1::DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  ASSERT_TRUE(CallByName(PlainChannel((*d)->unix_target()), "/dkd.v1.DockerManager/Ping",
+                         TokenFor("puller", "pull"))
+                  .ok());
+  const long threads_before = ProcStatus(pid, "Threads");
+  constexpr int kPulls = 200;
+  struct Pull {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<dkd::v1::ProgressEvent>> reader;
+  };
+  std::vector<std::unique_ptr<Pull>> pulls;
+  for (int i = 0; i < kPulls; ++i) {
+    auto p = std::make_unique<Pull>();
+    p->ctx.AddMetadata("authorization", "Bearer " + TokenFor("puller", "pull"));
+    dkd::v1::PullImageRequest req;
+    req.set_image(absl::StrCat("127.0.0.1:", registry.port(), "/hang", i, ":1"));
+    p->reader = stub->PullImage(&p->ctx, req);
+    pulls.push_back(std::move(p));
+  }
+  // Every pull reaches the engine (each holds one engine connection).
+  ASSERT_TRUE(WaitFor([&] { return OpenFds(pid) >= kPulls; }, std::chrono::seconds(30)))
+      << OpenFds(pid);
+  const long threads = ProcStatus(pid, "Threads");
+  std::printf("dkd: threads %ld -> %ld with %d pulls in flight, %d fds\n", threads_before, threads,
+              kPulls, OpenFds(pid));
+  ::testing::Test::RecordProperty("dkd_threads_200_pulls", static_cast<int>(threads));
+  EXPECT_LT(threads, 64);
+  for (auto& p : pulls) p->ctx.TryCancel();
+  int cancelled = 0;
+  for (auto& p : pulls) {
+    dkd::v1::ProgressEvent e;
+    while (p->reader->Read(&e)) {
+    }
+    cancelled += p->reader->Finish().error_code() == StatusCode::CANCELLED;
+  }
+  EXPECT_EQ(cancelled, kPulls);
+  EXPECT_TRUE(WaitFor([&] { return OpenFds(pid) < 50; })) << OpenFds(pid);
 }
 
 TEST(StreamThreadsTest, ASlowReaderPausesTheEngineStreamAndDkdMemoryStaysFlat) {
