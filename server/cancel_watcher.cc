@@ -9,25 +9,25 @@ namespace dkd::server {
 namespace {
 
 absl::Mutex expired_mu(absl::kConstInit);
-absl::flat_hash_set<const grpc::ServerContext*>& Expired()
+absl::flat_hash_set<const grpc::ServerContextBase*>& Expired()
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(expired_mu) {
-  static auto* set = new absl::flat_hash_set<const grpc::ServerContext*>();
+  static auto* set = new absl::flat_hash_set<const grpc::ServerContextBase*>();
   return *set;
 }
 
 }  // namespace
 
-void MarkDeadlineExpired(const grpc::ServerContext* context) {
+void MarkDeadlineExpired(const grpc::ServerContextBase* context) {
   absl::MutexLock lock(&expired_mu);
   Expired().insert(context);
 }
 
-void ClearDeadlineExpired(const grpc::ServerContext* context) {
+void ClearDeadlineExpired(const grpc::ServerContextBase* context) {
   absl::MutexLock lock(&expired_mu);
   Expired().erase(context);
 }
 
-bool DeadlineExpired(const grpc::ServerContext* context) {
+bool DeadlineExpired(const grpc::ServerContextBase* context) {
   absl::MutexLock lock(&expired_mu);
   return Expired().contains(context);
 }
@@ -41,7 +41,7 @@ class WatchList {
     static auto* list = new WatchList();  // Lives to the end of the process.
     return *list;
   }
-  void Add(const CancelWatcher* key, grpc::ServerContext* context, core::CancelToken* token) {
+  void Add(const CancelWatcher* key, grpc::ServerContextBase* context, core::CancelToken* token) {
     absl::MutexLock lock(&mu_);
     entries_[key] = Entry{context, token};
     if (!started_) {
@@ -57,7 +57,7 @@ class WatchList {
 
  private:
   struct Entry {
-    grpc::ServerContext* context;
+    grpc::ServerContextBase* context;
     core::CancelToken* token;
   };
   void Poll() {
@@ -87,7 +87,7 @@ class WatchList {
 
 }  // namespace
 
-CancelWatcher::CancelWatcher(grpc::ServerContext* context, core::CancelToken* token) {
+CancelWatcher::CancelWatcher(grpc::ServerContextBase* context, core::CancelToken* token) {
   WatchList::Get().Add(this, context, token);
 }
 

@@ -15,13 +15,13 @@ namespace dkd::server {
 // Marks a call whose server-side default deadline has passed: its
 // CancelWatcher aborts the engine work and the call ends with
 // DEADLINE_EXCEEDED (the gatekeeper maps the status). Thread-safe.
-void MarkDeadlineExpired(const grpc::ServerContext* context);
-void ClearDeadlineExpired(const grpc::ServerContext* context);
-bool DeadlineExpired(const grpc::ServerContext* context);
+void MarkDeadlineExpired(const grpc::ServerContextBase* context);
+void ClearDeadlineExpired(const grpc::ServerContextBase* context);
+bool DeadlineExpired(const grpc::ServerContextBase* context);
 
 class CancelWatcher {
  public:
-  CancelWatcher(grpc::ServerContext* context, core::CancelToken* token);
+  CancelWatcher(grpc::ServerContextBase* context, core::CancelToken* token);
   ~CancelWatcher();
   CancelWatcher(const CancelWatcher&) = delete;
   CancelWatcher& operator=(const CancelWatcher&) = delete;

@@ -13,7 +13,7 @@ namespace {
 using dkd::v1::BuildEvent;
 
 // A stream that ended because the caller went away reports CANCELLED.
-grpc::Status StreamStatus(grpc::ServerContext* context, const absl::Status& s) {
+grpc::Status StreamStatus(grpc::ServerContextBase* context, const absl::Status& s) {
   if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled");
   return ToGrpcStatus(s);
 }
@@ -47,34 +47,9 @@ grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status DockerManagerService::BuildImage(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream) {
-  dkd::v1::BuildSpec spec;
-  grpc::Status s = ReadBuildSpec(stream, &spec);
-  return s.ok() ? BuildImageAs(context, spec, stream, core::Owner{}, 0) : s;
-}
-
-grpc::Status DockerManagerService::ReadBuildSpec(
-    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
-    dkd::v1::BuildSpec* spec) {
-  dkd::v1::BuildImageRequest first;
-  if (!stream->Read(&first)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "spec: the first BuildImage message must carry the BuildSpec");
-  }
-  if (!first.has_spec()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "spec: the first BuildImage message must carry the BuildSpec, not a "
-                        "context chunk");
-  }
-  *spec = std::move(*first.mutable_spec());
-  return grpc::Status::OK;
-}
-
 grpc::Status DockerManagerService::BuildImageAs(
-    grpc::ServerContext* context, const dkd::v1::BuildSpec& spec,
-    grpc::ServerReaderWriter<BuildEvent, dkd::v1::BuildImageRequest>* stream,
+    grpc::ServerContextBase* context, const dkd::v1::BuildSpec& spec,
+    grpc::ServerReaderWriterInterface<BuildEvent, dkd::v1::BuildImageRequest>* stream,
     const core::Owner& owner, int64_t max_context_bytes) {
   core::BuildRequest request = FromProto(spec);
   request.owner = owner;

@@ -19,9 +19,6 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
   grpc::Status GetEngineInfo(grpc::ServerContext* context,
                              const dkd::v1::GetEngineInfoRequest* request,
                              dkd::v1::EngineInfo* response) override;
-  grpc::Status BuildImage(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
   grpc::Status RunContainer(grpc::ServerContext* context,
                             const dkd::v1::RunContainerRequest* request,
                             dkd::v1::RunContainerResponse* response) override;
@@ -48,20 +45,17 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
   grpc::Status RemoveImage(grpc::ServerContext* context, const dkd::v1::RemoveImageRequest* request,
                            dkd::v1::RemoveImageResponse* response) override;
 
-  // Reads the first BuildImage message into `spec`. INVALID_ARGUMENT when the
-  // stream ends first or the message is a context chunk.
-  static grpc::Status ReadBuildSpec(
-      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
-      dkd::v1::BuildSpec* spec);
-
   // The calls that create or overwrite engine objects, on behalf of `owner`
   // (core/ownership.h); the overrides above act for no one. BuildImageAs
   // takes the spec already read by ReadBuildSpec, reads the context and
   // applies limits.max_context_bytes (0 = none), counted by the core on the
   // decompressed canonical tar the engine receives.
+  // BuildImage is served with the callback API (server/build_reactor.h),
+  // which runs this on a worker thread once the build has a slot; `stream`
+  // reads the context chunks after the spec and writes the events.
   grpc::Status BuildImageAs(
-      grpc::ServerContext* context, const dkd::v1::BuildSpec& spec,
-      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
+      grpc::ServerContextBase* context, const dkd::v1::BuildSpec& spec,
+      grpc::ServerReaderWriterInterface<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream,
       const core::Owner& owner, int64_t max_context_bytes);
   grpc::Status RunContainerAs(grpc::ServerContext* context,
                               const dkd::v1::RunContainerRequest* request,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
+#include "server/build_reactor.h"
 #include "server/follow_reactor.h"
 #include "server/status_map.h"
 #include "server/wait_reactor.h"
@@ -27,38 +28,6 @@ grpc::Status Run(Gatekeeper* gatekeeper, grpc::ServerContext* context, const std
   grpc::Status s = call.Admit();
   if (s.ok()) s = body(call);
   return call.Finish(s);
-}
-
-// OK while a queued build is still wanted; else why it is not.
-absl::Status StillWanted(Gatekeeper* gatekeeper, grpc::ServerContext* context) {
-  if (gatekeeper->shutting_down()) return absl::UnavailableError("dkd is shutting down");
-  if (DeadlineExpired(context)) {
-    return absl::DeadlineExceededError("the deadline passed while the build waited for a slot");
-  }
-  if (context->IsCancelled()) return absl::CancelledError("call cancelled while queued");
-  return absl::OkStatus();
-}
-
-// A call that went away before its build started ends with why: its
-// deadline, or its cancellation; `s` otherwise. The client gives up at its
-// own deadline, a little before dkd's copy of it (received as a timeout) is
-// due, so a cancellation within kDeadlineSlack of the deadline counts as the
-// deadline.
-grpc::Status QueueEndStatus(grpc::ServerContext* context, const grpc::Status& s) {
-  constexpr auto kDeadlineSlack = std::chrono::seconds(1);
-  if (!context->IsCancelled()) return s;
-  if (context->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "the call's deadline passed before the build started");
-  }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before the build started");
-}
-
-grpc::Status ContextTooLarge(Metrics& metrics, const BuildCallState& state) {
-  metrics.RecordLimitRejection("max_context_bytes");
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("limits.max_context_bytes: the build context exceeds ",
-                                   state.max_context_bytes, " bytes"));
 }
 
 }  // namespace
@@ -107,52 +76,10 @@ grpc::Status GuardedDockerManager::GetEngineInfo(grpc::ServerContext* context,
              [&](GuardedCall&) { return inner_->GetEngineInfo(context, request, response); });
 }
 
-grpc::Status GuardedDockerManager::BuildImage(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) {
-  GuardedCall call(gatekeeper_, context, absl::StrCat(kDm, "BuildImage"));
-  grpc::Status s = call.Admit();
-  if (!s.ok()) return call.Finish(s);
-  // Registered before the spec is read, so the context interceptor records
-  // the target and checks the size hint on the very first message.
-  auto state = gatekeeper_->RegisterBuild(context, call.settings().limits.max_context_bytes);
-  struct Unregister {
-    Gatekeeper* gatekeeper;
-    grpc::ServerContext* context;
-    ~Unregister() { gatekeeper->UnregisterBuild(context); }
-  } unregister{gatekeeper_, context};
-  // The spec is read before queueing: a bad one is refused without waiting,
-  // and a build that never leaves the queue is still audited with its target.
-  dkd::v1::BuildSpec spec;
-  s = DockerManagerService::ReadBuildSpec(stream, &spec);
-  {
-    absl::MutexLock lock(&state->mu);
-    call.set_target(state->target);
-  }
-  if (!s.ok()) return call.Finish(QueueEndStatus(context, s));
-  Metrics& metrics = gatekeeper_->metrics();
-  if (state->over_limit) return call.Finish(ContextTooLarge(metrics, *state));
-  metrics.builds_queued().Increment();
-  auto slot = gatekeeper_->builds().Acquire(
-      [&](int position) {
-        dkd::v1::BuildEvent e;
-        e.mutable_queued()->set_position(position);
-        stream->Write(e);
-      },
-      [&] { return StillWanted(gatekeeper_, context); });
-  metrics.builds_queued().Decrement();
-  if (!slot.ok()) return call.Finish(QueueEndStatus(context, ToGrpcStatus(slot.status())));
-  metrics.builds_active().Increment();
-  s = inner_->BuildImageAs(context, spec, stream, OwnerOf(call), state->max_context_bytes);
-  slot->reset();  // The next build starts now, not after the audit line.
-  metrics.builds_active().Decrement();
-  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-      absl::StartsWith(s.error_message(), "limits.max_context_bytes")) {
-    metrics.RecordLimitRejection("max_context_bytes");
-  } else if (state->over_limit) {
-    s = ContextTooLarge(metrics, *state);
-  }
-  return call.Finish(s);
+grpc::ServerBidiReactor<dkd::v1::BuildImageRequest, dkd::v1::BuildEvent>*
+GuardedDockerManager::BuildImage(grpc::CallbackServerContext* context) {
+  return StartBuildImage(gatekeeper_, inner_, context,
+                         [](const GuardedCall& call) { return OwnerOf(call); });
 }
 
 grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* GuardedDockerManager::PushImage(

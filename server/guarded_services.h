@@ -12,7 +12,7 @@
 // a slot), the build context limit, and streams that end with UNAVAILABLE
 // "dkd is shutting down" when dkd stops. WaitContainer (from a
 // ContainerWaiter), ContainerLogs, StreamEvents, PushImage and PullImage
-// (server/follow_reactor.h) are served with gRPC's callback API, so a waiting or following call holds
+// (server/follow_reactor.h) and BuildImage (server/build_reactor.h) are served with gRPC's callback API, so a waiting or following call holds
 // no thread.
 // Thread-safe.
 #pragma once
@@ -35,12 +35,13 @@ namespace dkd::server {
 using core::kOwnerLabel;
 
 class GuardedDockerManager final
-    : public dkd::v1::DockerManager::WithCallbackMethod_PushImage<
+    : public dkd::v1::DockerManager::WithCallbackMethod_BuildImage<
+      dkd::v1::DockerManager::WithCallbackMethod_PushImage<
           dkd::v1::DockerManager::WithCallbackMethod_PullImage<
               dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
                   dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
                       dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
-                          dkd::v1::DockerManager::Service>>>>> {
+                          dkd::v1::DockerManager::Service>>>>>> {
  public:
   GuardedDockerManager(DockerManagerService* inner, std::shared_ptr<core::DockerManager> manager,
                        Gatekeeper* gatekeeper);
@@ -50,9 +51,8 @@ class GuardedDockerManager final
   grpc::Status GetEngineInfo(grpc::ServerContext* context,
                              const dkd::v1::GetEngineInfoRequest* request,
                              dkd::v1::EngineInfo* response) override;
-  grpc::Status BuildImage(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<dkd::v1::BuildEvent, dkd::v1::BuildImageRequest>* stream) override;
+  grpc::ServerBidiReactor<dkd::v1::BuildImageRequest, dkd::v1::BuildEvent>* BuildImage(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* PushImage(
       grpc::CallbackServerContext* context, const dkd::v1::PushImageRequest* request) override;
   grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* PullImage(

@@ -11,16 +11,32 @@ BuildQueue::Slot::~Slot() { queue_->Release(); }
 
 BuildQueue::BuildQueue(int max, absl::Duration poll) : poll_(poll), max_(max) {}
 
+void BuildQueue::Effects::Run() {
+  for (auto& [f, position] : positions) f(position);
+  for (auto& [f, slot] : done) f(std::move(slot));
+}
+
 void BuildQueue::SetMax(int max) {
-  absl::MutexLock lock(&mu_);
-  max_ = max;
-  GrantLocked();
+  Effects fx;
+  {
+    absl::MutexLock lock(&mu_);
+    max_ = max;
+    GrantLocked(fx);
+  }
+  fx.Run();
 }
 
 void BuildQueue::Close() {
-  absl::MutexLock lock(&mu_);
-  closed_ = true;
-  for (Waiter* w : queue_) w->cv.Signal();
+  Effects fx;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (Waiter& w : queue_) {
+      fx.done.emplace_back(std::move(w.on_done), absl::UnavailableError("dkd is shutting down"));
+    }
+    queue_.clear();
+  }
+  fx.Run();
 }
 
 int BuildQueue::running() const {
@@ -34,61 +50,120 @@ int BuildQueue::waiting() const {
 }
 
 void BuildQueue::Release() {
-  absl::MutexLock lock(&mu_);
-  --running_;
-  GrantLocked();
+  Effects fx;
+  {
+    absl::MutexLock lock(&mu_);
+    --running_;
+    GrantLocked(fx);
+  }
+  fx.Run();
 }
 
-void BuildQueue::GrantLocked() {
+void BuildQueue::GrantLocked(Effects& fx) {
   while (!closed_ && !queue_.empty() && running_ < max_) {
-    Waiter* next = queue_.front();
-    queue_.pop_front();
-    next->granted = true;
     ++running_;
-    next->cv.Signal();
+    fx.done.emplace_back(std::move(queue_.front().on_done), std::make_unique<Slot>(this));
+    queue_.pop_front();
   }
+  int position = 0;
+  for (Waiter& w : queue_) {
+    if (++position != w.reported) {
+      w.reported = position;
+      fx.positions.emplace_back(w.on_position, position);
+    }
+  }
+}
+
+uint64_t BuildQueue::Enqueue(std::function<void(int)> on_position, Granted on_done) {
+  Effects fx;
+  uint64_t ticket;
+  {
+    absl::MutexLock lock(&mu_);
+    ticket = next_ticket_++;
+    if (closed_) {
+      fx.done.emplace_back(std::move(on_done), absl::UnavailableError("dkd is shutting down"));
+    } else if (queue_.empty() && running_ < max_) {
+      ++running_;
+      fx.done.emplace_back(std::move(on_done), std::make_unique<Slot>(this));
+    } else {
+      queue_.push_back(Waiter{ticket, std::move(on_position), std::move(on_done), 0});
+      GrantLocked(fx);
+    }
+  }
+  fx.Run();
+  return ticket;
+}
+
+void BuildQueue::Leave(uint64_t ticket, const absl::Status& why) {
+  Effects fx;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->ticket != ticket) continue;
+      fx.done.emplace_back(std::move(it->on_done), why);
+      queue_.erase(it);
+      GrantLocked(fx);  // Those behind move up.
+      break;
+    }
+  }
+  fx.Run();
 }
 
 absl::StatusOr<std::unique_ptr<BuildQueue::Slot>> BuildQueue::Acquire(
     const std::function<void(int)>& on_queued, const std::function<absl::Status()>& check) {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return absl::UnavailableError("dkd is shutting down");
-  if (queue_.empty() && running_ < max_) {
-    ++running_;
-    return std::make_unique<Slot>(this);
-  }
-  Waiter self;
-  const auto me = queue_.insert(queue_.end(), &self);
-  int reported = -1;
-  while (true) {
-    // A granted slot is taken only by a call still wanted: one that went
-    // away while being woken passes it on.
-    int position = 0;
-    if (!self.granted) {
-      if (closed_) {
-        queue_.erase(me);
-        return absl::UnavailableError("dkd is shutting down");
+  // The async queue, waited on here: callbacks only record, this thread acts.
+  struct Wait {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    absl::StatusOr<std::unique_ptr<Slot>> result ABSL_GUARDED_BY(mu);
+    int position ABSL_GUARDED_BY(mu) = 0;
+    int reported = 0;
+  };
+  auto wait = std::make_shared<Wait>();
+  const uint64_t ticket = Enqueue(
+      [wait](int position) {
+        absl::MutexLock lock(&wait->mu);
+        wait->position = position;
+      },
+      [wait](absl::StatusOr<std::unique_ptr<Slot>> slot) {
+        absl::MutexLock lock(&wait->mu);
+        wait->result = std::move(slot);
+        wait->done = true;
+      });
+  for (;;) {
+    int position;
+    {
+      absl::MutexLock lock(&wait->mu);
+      auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait->mu) {
+        return wait->done || wait->position != wait->reported;
+      };
+      wait->mu.AwaitWithTimeout(absl::Condition(&changed), poll_);
+      if (wait->done) {
+        if (!wait->result.ok()) return wait->result.status();
+        break;
       }
-      position = static_cast<int>(std::distance(queue_.begin(), me)) + 1;
+      position = wait->position;
     }
-    const bool report = position != 0 && position != reported;
-    if (report) reported = position;
-    mu_.Unlock();
-    if (report) on_queued(position);
-    absl::Status s = check();
-    mu_.Lock();
-    if (!s.ok()) {
-      if (self.granted) {
-        --running_;
-        GrantLocked();
-      } else {
-        queue_.erase(me);
-      }
+    if (position != wait->reported && position != 0) {
+      wait->reported = position;
+      on_queued(position);
+    }
+    if (absl::Status s = check(); !s.ok()) {
+      Leave(ticket, s);
+      absl::MutexLock lock(&wait->mu);
+      // Granted meanwhile: the slot passes on as `result` goes out of scope.
+      if (wait->result.ok()) *wait->result = nullptr;
       return s;
     }
-    if (self.granted) return std::make_unique<Slot>(this);
-    if (!closed_) self.cv.WaitWithTimeout(&mu_, poll_);
   }
+  // Still wanted? A slot granted to a call that went away passes on.
+  if (absl::Status s = check(); !s.ok()) {
+    absl::MutexLock lock(&wait->mu);
+    *wait->result = nullptr;
+    return s;
+  }
+  absl::MutexLock lock(&wait->mu);
+  return std::move(wait->result);
 }
 
 bool StreamCounter::TryAcquire(const std::string& identity, int max) {
@@ -116,15 +191,6 @@ DeadlineWatchdog::~DeadlineWatchdog() {
   thread_.join();
 }
 
-namespace {
-
-// Sync calls carry a CancelWatcher that stops their engine work.
-const grpc::ServerContext* SyncContext(const grpc::ServerContextBase* context) {
-  return dynamic_cast<const grpc::ServerContext*>(context);
-}
-
-}  // namespace
-
 uint64_t DeadlineWatchdog::Arm(grpc::ServerContextBase* context, absl::Time deadline,
                                std::function<void()> on_expire) {
   absl::MutexLock lock(&mu_);
@@ -137,7 +203,7 @@ void DeadlineWatchdog::Disarm(uint64_t handle) {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(handle);
   if (it == entries_.end()) return;
-  if (auto* sync = SyncContext(it->second.context)) ClearDeadlineExpired(sync);
+  ClearDeadlineExpired(it->second.context);
   entries_.erase(it);
 }
 
@@ -150,13 +216,13 @@ void DeadlineWatchdog::Loop() {
         // Running under the lock keeps the context alive: Disarm, which the
         // call runs before it ends, waits for us.
         it->second.on_expire();
-        if (auto* sync = SyncContext(it->second.context)) MarkDeadlineExpired(sync);
+        MarkDeadlineExpired(it->second.context);
         it->second.expired = true;
         it->second.deadline = now + kHardCutAfter;
         ++it;
       } else if (it->second.deadline <= now) {
         it->second.context->TryCancel();  // IsCancelled() holds from now on.
-        if (auto* sync = SyncContext(it->second.context)) ClearDeadlineExpired(sync);
+        ClearDeadlineExpired(it->second.context);
         it = entries_.erase(it);
       } else {
         ++it;

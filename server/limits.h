@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,11 +22,10 @@ namespace dkd::server {
 
 // At most `max` builds run at once; the rest wait in a FIFO queue.
 //
-// A slot that frees up is handed straight to the first waiter, and only that
-// waiter is woken: nobody spins and nobody overtakes. Waiters also wake every
-// `poll` to notice their call going away (gRPC's sync API has no callback for
-// that) and to report a changed position; the queue's lock is never held
-// while they call back into gRPC. Thread-safe.
+// A slot that frees up is handed straight to the first waiter: nobody spins
+// and nobody overtakes. Waiting comes in two forms: Enqueue, for callback-API
+// calls that hold no thread while they wait, and the blocking Acquire built
+// on it. The queue's lock is never held while a callback runs. Thread-safe.
 class BuildQueue {
  public:
   // Held while a build runs; releases its slot (to the next waiter, if any)
@@ -39,22 +40,34 @@ class BuildQueue {
    private:
     BuildQueue* queue_;
   };
+  using Granted = std::function<void(absl::StatusOr<std::unique_ptr<Slot>> slot)>;
 
   explicit BuildQueue(int max, absl::Duration poll = absl::Milliseconds(200));
   // Takes effect at once: a larger max starts waiters now; a smaller one lets
   // running builds finish and starts no one until they are below it.
   void SetMax(int max);
-  // Ends every wait with Unavailable, and refuses later Acquire calls the
-  // same way (dkd is shutting down). Running builds keep their slots.
+  // Ends every wait with Unavailable, and refuses later waits the same way
+  // (dkd is shutting down). Running builds keep their slots.
   void Close();
 
-  // Takes a slot, waiting in arrival order when none is free.
-  // `on_queued(position)` runs when the build starts to wait and whenever its
-  // position changes (not at all when a slot is free at once); position 1 is
-  // the next to start. `check()` runs after each wake-up; when it returns an
-  // error the build leaves the queue (consistently: no slot is lost, the
-  // builds behind move up) and Acquire returns that error. Both callbacks run
-  // on the calling thread without the queue's lock.
+  // Waits for a slot without a thread. `on_done` runs exactly once: with the
+  // slot (inside Enqueue when one is free), with Leave's `why`, or with
+  // Unavailable once closed. `on_position(position)` runs when the call
+  // starts to wait and whenever its position changes; 1 is next. Both run on
+  // whichever thread caused them (Enqueue, a release, Leave, Close, SetMax),
+  // never under the queue's lock; a position decided just before the grant
+  // may arrive after `on_done` on another thread (ignore it). Returns a
+  // ticket for Leave.
+  uint64_t Enqueue(std::function<void(int position)> on_position, Granted on_done);
+  // Takes `ticket` out of the queue, ending it with `why`; a no-op once its
+  // `on_done` has run (it holds a slot, or left already).
+  void Leave(uint64_t ticket, const absl::Status& why);
+
+  // Takes a slot, waiting on this thread in arrival order when none is free.
+  // `on_queued(position)` as Enqueue's on_position, but on this thread.
+  // `check()` runs after each wake-up (at least every `poll`); when it returns
+  // an error the build leaves the queue consistently (a slot granted
+  // meanwhile passes on) and Acquire returns that error.
   absl::StatusOr<std::unique_ptr<Slot>> Acquire(const std::function<void(int)>& on_queued,
                                                 const std::function<absl::Status()>& check);
   int running() const;
@@ -62,20 +75,28 @@ class BuildQueue {
 
  private:
   struct Waiter {
-    absl::CondVar cv;
-    bool granted = false;  // Given a slot (and out of queue_) by a Release.
+    uint64_t ticket = 0;
+    std::function<void(int)> on_position;
+    Granted on_done;
+    int reported = 0;  // Last position told.
+  };
+  // Callbacks decided under the lock, run after it is released.
+  struct Effects {
+    std::vector<std::pair<Granted, absl::StatusOr<std::unique_ptr<Slot>>>> done;
+    std::vector<std::pair<std::function<void(int)>, int>> positions;
+    void Run();
   };
   void Release();
-  // Hands free slots to the waiters at the head of the queue (none once
-  // closed: they are leaving).
-  void GrantLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands free slots to the head of the queue and notes changed positions.
+  void GrantLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::Duration poll_;
   mutable absl::Mutex mu_;
   int max_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::list<Waiter*> queue_ ABSL_GUARDED_BY(mu_);  // Arrival order.
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
+  std::list<Waiter> queue_ ABSL_GUARDED_BY(mu_);  // Arrival order.
 };
 
 // Calls (or open streams) in progress per identity.
@@ -101,8 +122,7 @@ class DeadlineWatchdog {
   // expired (MarkDeadlineExpired), so engine work behind a CancelWatcher stops
   // and the call can end with DEADLINE_EXCEEDED; a call still running
   // kHardCutAfter later is cancelled outright.
-  // `context` may be a sync or a callback call's; only sync calls (the ones
-  // with a CancelWatcher) are marked expired.
+  // `context` may be a sync or a callback call's.
   uint64_t Arm(grpc::ServerContextBase* context, absl::Time deadline,
                std::function<void()> on_expire);
   void Disarm(uint64_t handle);

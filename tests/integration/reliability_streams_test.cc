@@ -331,6 +331,61 @@ TEST(StreamThreadsTest, TwoHundredPullsInFlightHoldNoThreadAndCancelCleanly) {
   EXPECT_TRUE(WaitFor([&] { return OpenFds(pid) < 50; })) << OpenFds(pid);
 }
 
+TEST(StreamThreadsTest, AHundredQueuedBuildsHoldNoThreadAndLeaveTheQueueWhenCancelled) {
+  auto d = StartDaemon({"", {"--max-concurrent-builds", "1"}, ""});
+  ASSERT_TRUE(d.ok()) << d.status();
+  const pid_t pid = (*d)->pid();
+  auto stub = dkd::v1::DockerManager::NewStub(PlainChannel((*d)->unix_target()));
+  const std::string tag = absl::StrCat("dkd-queued-", getpid());
+  // The one slot is held by a slow build (unique, so never a cached step).
+  grpc::ClientContext first_ctx;
+  grpc::Status first_status;
+  std::thread first([&] {
+    std::vector<dkd::v1::BuildEvent> events;
+    first_status = Build(stub.get(), &first_ctx, tag + "-slow",
+                         TinyContext(absl::StrCat("echo ", tag, " && sleep 60")), &events);
+  });
+  ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_active") == 1; }));
+  const long threads_before = ProcStatus(pid, "Threads");
+
+  constexpr int kQueued = 100;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<grpc::Status> statuses(kQueued);
+  std::vector<std::vector<dkd::v1::BuildEvent>> events(kQueued);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kQueued; ++i) contexts.push_back(std::make_unique<grpc::ClientContext>());
+  for (int i = 0; i < kQueued; ++i) {
+    clients.emplace_back([&, i] {
+      statuses[i] = Build(stub.get(), contexts[i].get(), absl::StrCat(tag, "-", i),
+                          TinyContext(absl::StrCat("echo ", tag, "-", i)), &events[i]);
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_queued") == kQueued; }))
+      << Metric((*d)->http_port(), "dkd_builds_queued");
+  const long threads = ProcStatus(pid, "Threads");
+  std::printf("dkd: threads %ld with one build running -> %ld with %d more queued\n",
+              threads_before, threads, kQueued);
+  ::testing::Test::RecordProperty("dkd_threads_100_queued_builds", static_cast<int>(threads));
+  EXPECT_LT(threads, 64);
+  EXPECT_LE(threads, threads_before + 8);
+
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kQueued; ++i) {
+    EXPECT_EQ(statuses[i].error_code(), StatusCode::CANCELLED) << statuses[i].error_message();
+    // Each was told its place while it waited, and never started.
+    ASSERT_FALSE(events[i].empty()) << i;
+    EXPECT_TRUE(events[i].front().has_queued()) << i;
+    for (const auto& e : events[i]) EXPECT_FALSE(e.has_result()) << i;
+  }
+  EXPECT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_queued") == 0; }));
+  EXPECT_EQ(Metric((*d)->http_port(), "dkd_builds_active"), 1);
+  first_ctx.TryCancel();
+  first.join();
+  EXPECT_EQ(first_status.error_code(), StatusCode::CANCELLED) << first_status.error_message();
+  EXPECT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_active") == 0; }));
+}
+
 TEST(StreamThreadsTest, ASlowReaderPausesTheEngineStreamAndDkdMemoryStaysFlat) {
   auto d = StartDaemon({"", {}, TokenConfig({{"reader", "read"}}, "slow")});
   ASSERT_TRUE(d.ok()) << d.status();

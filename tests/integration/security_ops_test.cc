@@ -354,8 +354,11 @@ TEST(ShutdownTest, SigtermEndsStreamsCleanlyAndExitsZero) {
   std::thread build([&] {
     grpc::ClientContext ctx;
     std::vector<dkd::v1::BuildEvent> events;
-    build_status = Build(stub.get(), &ctx, name,
-                         Tar({{"Dockerfile", "FROM " + Base() + "\nRUN sleep 30\n"}}), &events);
+    // Unique per run: a cached step of an earlier build would end at once.
+    build_status = Build(
+        stub.get(), &ctx, name,
+        Tar({{"Dockerfile", absl::StrCat("FROM ", Base(), "\nRUN echo ", name, " && sleep 30\n")}}),
+        &events);
   });
   ASSERT_TRUE(WaitFor([&] {
     return Metric((*d)->http_port(), "dkd_builds_active") == 1 &&
