@@ -210,9 +210,11 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
     late = BuildWithDeadline(channel, late_tag, TinyContext("true"), std::chrono::seconds(2));
   });
   ASSERT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_queued") == 1; }));
-  // Queued second, cancelled by its client once it is told its place.
+  // Queued second, cancelled by its client once it is told its place and the
+  // third build has queued behind it.
   grpc::Status gone_status;
   int gone_position = 0;
+  std::atomic<bool> release_gone{false};
   std::thread gone_client([&] {
     auto stub = DockerManager::NewStub(channel);
     grpc::ClientContext ctx;
@@ -228,6 +230,7 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
     stream->WritesDone();
     dkd::v1::BuildEvent e;
     if (stream->Read(&e) && e.has_queued()) gone_position = e.queued().position();
+    WaitFor([&] { return release_gone.load(); });
     ctx.TryCancel();
     while (stream->Read(&e)) {
     }
@@ -239,6 +242,8 @@ TEST(BuildQueueReliabilityTest, CancelledAndExpiredQueuedBuildsLeaveTheQueueAndA
     after = BuildWithDeadline(channel, after_tag, TinyContext(absl::StrCat("echo ", getpid())),
                               std::chrono::seconds(120));
   });
+  EXPECT_TRUE(WaitFor([&] { return Metric((*d)->http_port(), "dkd_builds_queued") == 3; }));
+  release_gone = true;
   late_client.join();
   gone_client.join();
   EXPECT_EQ(late.status.error_code(), StatusCode::DEADLINE_EXCEEDED);
