@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 
 namespace dkd::core {
 namespace {
@@ -396,6 +398,79 @@ TEST(EngineStreamLoopTest, AsyncCallCancelsWhicheverRequestIsCurrent) {
   EXPECT_EQ(third->status().code(), absl::StatusCode::kCancelled);
   loop.Cancel(first_id);
   ASSERT_TRUE(first->AwaitEnd());
+}
+
+// An HTTPS engine: TLS engines are served one thread per request, with the
+// same sink contract (pause, resume, cancel, end once).
+TEST(EngineStreamLoopTest, OverTlsTheSameContractHoldsOnAThreadPerRequest) {
+  char tmpl[] = "/tmp/dkdtls.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string cmd = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout ", dir,
+      "/key.pem -out ", dir, "/cert.pem 2>/dev/null");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  httplib::SSLServer server((dir + "/cert.pem").c_str(), (dir + "/key.pem").c_str());
+  ASSERT_TRUE(server.is_valid());
+  const std::string big(32 << 20, 'y');  // More than every buffer on the way.
+  std::atomic<bool> all_written{false};
+  server.Get("/_ping", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Api-Version", "1.41");
+    res.set_content("OK", "text/plain");
+  });
+  server.Get("/v1.41/events", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("application/json", [&](size_t, httplib::DataSink& sink) {
+      sink.write("a", 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      sink.write(big.data(), big.size());  // Blocks while the reader is paused.
+      all_written = true;
+      sink.done();
+      return true;
+    });
+  });
+  server.Get("/v1.41/forever", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("application/json", [&](size_t, httplib::DataSink& sink) {
+      sink.write("b", 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return sink.is_writable();
+    });
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+
+  EngineAddress address;
+  address.scheme = EngineAddress::Scheme::kTcp;
+  address.host = "127.0.0.1";
+  address.port = port;
+  address.tls = true;
+  EngineClient client(address);
+  {
+    EngineStreamLoop loop(&client);
+    auto sink = std::make_shared<Collector>(/*pause_first=*/true);
+    const EngineStreamLoop::Id id = loop.Start(Get("/events"), sink);
+    ASSERT_TRUE(sink->AwaitBytes(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_LT(sink->body().size(), big.size());  // Paused: the rest waits in the engine.
+    EXPECT_FALSE(all_written.load());
+    loop.Resume(id);
+    ASSERT_TRUE(sink->AwaitEnd());
+    EXPECT_TRUE(sink->status().ok()) << sink->status();
+    EXPECT_EQ(sink->body().size(), 1 + big.size());
+
+    auto endless = std::make_shared<Collector>();
+    const EngineStreamLoop::Id forever = loop.Start(Get("/forever"), endless);
+    ASSERT_TRUE(endless->AwaitBytes(3));
+    loop.Cancel(forever);
+    ASSERT_TRUE(endless->AwaitEnd());
+    EXPECT_EQ(endless->status().code(), absl::StatusCode::kCancelled) << endless->status();
+
+    // Destroying the loop ends what is still open.
+    auto open = std::make_shared<Collector>(/*pause_first=*/true);
+    loop.Start(Get("/forever"), open);
+    ASSERT_TRUE(open->AwaitBytes(1));
+  }
+  server.stop();
+  serving.join();
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
 }
 
 }  // namespace
