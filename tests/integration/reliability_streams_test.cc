@@ -43,16 +43,6 @@ int OpenFds(pid_t pid) {
   return n - 2;
 }
 
-// How many waits dkd has registered so far (one debug line each).
-size_t WaitsRegistered(const DaemonProcess& d) {
-  const std::string log = d.Log();
-  size_t n = 0;
-  for (size_t at = log.find("waiting for container "); at != std::string::npos;
-       at = log.find("waiting for container ", at + 1)) {
-    ++n;
-  }
-  return n;
-}
 
 // Many server streams read on one completion queue and one thread.
 class AsyncFollowers {
@@ -137,52 +127,6 @@ class AsyncFollowers {
   std::thread thread_;
 };
 
-// Waits on one completion queue.
-class AsyncWaits {
- public:
-  AsyncWaits(dkd::v1::DockerManager::Stub* stub, const std::string& id, const std::string& token,
-             int n)
-      : calls_(n) {
-    for (int i = 0; i < n; ++i) {
-      Call& c = calls_[i];
-      c.ctx.AddMetadata("authorization", "Bearer " + token);
-      c.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
-      dkd::v1::WaitContainerRequest req;
-      req.set_id(id);
-      c.reader = stub->AsyncWaitContainer(&c.ctx, req, &cq_);
-      c.reader->Finish(&c.response, &c.status, reinterpret_cast<void*>(static_cast<intptr_t>(i)));
-    }
-  }
-  ~AsyncWaits() {
-    for (auto& c : calls_) c.ctx.TryCancel();
-    void* tag;
-    bool ok;
-    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
-    cq_.Shutdown();
-    while (cq_.Next(&tag, &ok)) {
-    }
-  }
-  // Every call's {status, exit code}, once all ended.
-  std::vector<std::pair<grpc::Status, int>> All() {
-    void* tag;
-    bool ok;
-    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
-    std::vector<std::pair<grpc::Status, int>> out;
-    for (auto& c : calls_) out.emplace_back(c.status, c.response.exit_code());
-    return out;
-  }
-
- private:
-  struct Call {
-    grpc::ClientContext ctx;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<dkd::v1::WaitContainerResponse>> reader;
-    dkd::v1::WaitContainerResponse response;
-    grpc::Status status;
-  };
-  grpc::CompletionQueue cq_;
-  std::vector<Call> calls_;
-  int done_ = 0;
-};
 
 // Distinct channel arguments give each stub its own connection.
 std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> Stubs(const std::string& target,

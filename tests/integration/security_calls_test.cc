@@ -138,16 +138,6 @@ bool WaitFor(const std::function<bool()>& cond) {
   return cond();
 }
 
-// How many waits dkd has registered so far (one debug line each).
-size_t WaitsRegistered(const DaemonProcess& d) {
-  const std::string log = d.Log();
-  size_t n = 0;
-  for (size_t at = log.find("waiting for container "); at != std::string::npos;
-       at = log.find("waiting for container ", at + 1)) {
-    ++n;
-  }
-  return n;
-}
 
 // A container that exits with 7 when stopped.
 std::string StartStoppable(const std::string& base, const std::string& label) {
@@ -158,53 +148,6 @@ std::string StartStoppable(const std::string& base, const std::string& label) {
   return r.out.substr(0, r.out.find('\n'));
 }
 
-// Concurrent WaitContainer calls through one completion queue.
-class AsyncWaits {
- public:
-  AsyncWaits(dkd::v1::DockerManager::Stub* stub, const std::string& id, const std::string& token,
-             int n, const std::string& condition = "")
-      : calls_(n) {
-    for (int i = 0; i < n; ++i) {
-      Call& c = calls_[i];
-      c.ctx.AddMetadata("authorization", "Bearer " + token);
-      c.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-      dkd::v1::WaitContainerRequest req;
-      req.set_id(id);
-      req.set_condition(condition);
-      c.reader = stub->AsyncWaitContainer(&c.ctx, req, &cq_);
-      c.reader->Finish(&c.response, &c.status, reinterpret_cast<void*>(static_cast<intptr_t>(i)));
-    }
-  }
-  ~AsyncWaits() {
-    for (auto& c : calls_) c.ctx.TryCancel();
-    void* tag;
-    bool ok;
-    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
-    cq_.Shutdown();
-    while (cq_.Next(&tag, &ok)) {
-    }
-  }
-  // Waits for every call to end; returns {status, exit code} per call.
-  std::vector<std::pair<grpc::Status, int>> All() {
-    void* tag;
-    bool ok;
-    while (done_ < static_cast<int>(calls_.size()) && cq_.Next(&tag, &ok)) ++done_;
-    std::vector<std::pair<grpc::Status, int>> out;
-    for (auto& c : calls_) out.emplace_back(c.status, c.response.exit_code());
-    return out;
-  }
-
- private:
-  struct Call {
-    grpc::ClientContext ctx;
-    dkd::v1::WaitContainerResponse response;
-    grpc::Status status;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<dkd::v1::WaitContainerResponse>> reader;
-  };
-  grpc::CompletionQueue cq_;
-  std::vector<Call> calls_;
-  int done_ = 0;
-};
 
 TEST(WaitContainerTest, ThreeHundredWaitsHoldNoThreadsAndTheCapStopsOneIdentityOnly) {
   const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");
