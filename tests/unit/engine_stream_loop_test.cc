@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "tests/unit/unix_test_server.h"
 
 namespace dkd::core {
 namespace {
@@ -30,79 +31,40 @@ namespace {
 class ScriptedEngine {
  public:
   using Script = std::function<void(int fd, const std::string& head)>;
-  explicit ScriptedEngine(Script script) : script_(std::move(script)) {
-    signal(SIGPIPE, SIG_IGN);
-    char tmpl[] = "/tmp/dkdsl.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/e.sock";
-    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 1024), 0);
-    acceptor_ = std::thread([this] { Accept(); });
-  }
-  ~ScriptedEngine() {
-    stopping_ = true;
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    acceptor_.join();
-    for (auto& t : workers_) t.join();
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
-  }
-  EngineAddress address() const {
-    EngineAddress a;
-    a.socket_path = path_;
-    return a;
-  }
+  explicit ScriptedEngine(Script script)
+      : script_(std::move(script)), server_([this](int fd) { Serve(fd); }) {}
+  EngineAddress address() const { return server_.address(); }
   std::vector<std::string> heads() {
     std::lock_guard<std::mutex> lock(mu_);
     return heads_;
   }
 
  private:
-  void Accept() {
-    while (!stopping_) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) return;
+  void Serve(int fd) {
+    std::string in;
+    char buf[4096];
+    while (in.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) return;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    const std::string head = in.substr(0, in.find("\r\n\r\n"));
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      workers_.emplace_back([this, fd] {
-        std::string in;
-        char buf[4096];
-        while (in.find("\r\n\r\n") == std::string::npos) {
-          const ssize_t n = read(fd, buf, sizeof(buf));
-          if (n <= 0) {
-            close(fd);
-            return;
-          }
-          in.append(buf, static_cast<size_t>(n));
-        }
-        const std::string head = in.substr(0, in.find("\r\n\r\n"));
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          heads_.push_back(head.substr(0, head.find("\r\n")));
-        }
-        if (absl::StartsWith(head, "GET /_ping ")) {
-          const std::string r = "HTTP/1.1 200 OK\r\nApi-Version: 1.40\r\nContent-Length: 2\r\n\r\nOK";
-          (void)!write(fd, r.data(), r.size());
-        } else {
-          script_(fd, head);
-        }
-        close(fd);
-      });
+      heads_.push_back(head.substr(0, head.find("\r\n")));
+    }
+    if (absl::StartsWith(head, "GET /_ping ")) {
+      const std::string r = "HTTP/1.1 200 OK\r\nApi-Version: 1.40\r\nContent-Length: 2\r\n\r\nOK";
+      (void)!write(fd, r.data(), r.size());
+    } else {
+      script_(fd, head);
     }
   }
 
   Script script_;
-  std::string dir_, path_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
   std::mutex mu_;
-  std::vector<std::thread> workers_;
   std::vector<std::string> heads_;
+  testing::UnixTestServer server_;  // Last: stopped first.
 };
 
 void Send(int fd, const std::string& s) { (void)!write(fd, s.data(), s.size()); }

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "core/engine_address.h"
 #include "gtest/gtest.h"
+#include "tests/unit/unix_test_server.h"
 
 namespace dkd::core::testing {
 
@@ -38,52 +39,15 @@ struct FakeResponse {
 class FakeEngine {
  public:
   using Handler = std::function<FakeResponse(const std::string&, const std::string&)>;
-  explicit FakeEngine(Handler handler) : handler_(std::move(handler)) {
-    signal(SIGPIPE, SIG_IGN);  // A client that gave up closes first.
-    char tmpl[] = "/tmp/dkdfe.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/e.sock";
-    listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(listen_fd_, 64), 0);
-    acceptor_ = std::thread([this] { Accept(); });
-  }
-  ~FakeEngine() {
-    stopping_ = true;
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    acceptor_.join();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (int fd : open_) shutdown(fd, SHUT_RDWR);
-    }
-    for (auto& t : workers_) t.join();
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
-  }
-  EngineAddress address() const {
-    EngineAddress a;
-    a.socket_path = path_;
-    return a;
-  }
+  explicit FakeEngine(Handler handler)
+      : handler_(std::move(handler)), server_([this](int fd) { Serve(fd); }, 64) {}
+  EngineAddress address() const { return server_.address(); }
   std::vector<std::string> requests() {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
   }
 
  private:
-  void Accept() {
-    while (!stopping_) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) return;
-      std::lock_guard<std::mutex> lock(mu_);
-      open_.push_back(fd);
-      workers_.emplace_back([this, fd] { Serve(fd); });
-    }
-  }
   void Serve(int fd) {
     std::string in;
     char buf[4096];
@@ -91,7 +55,7 @@ class FakeEngine {
       size_t end = in.find("\r\n\r\n");
       while (end == std::string::npos) {
         const ssize_t n = read(fd, buf, sizeof(buf));
-        if (n <= 0) return Close(fd);
+        if (n <= 0) return;
         in.append(buf, static_cast<size_t>(n));
         end = in.find("\r\n\r\n");
       }
@@ -114,37 +78,21 @@ class FakeEngine {
       if (r.never_answer) {
         while (read(fd, buf, sizeof(buf)) > 0) {
         }
-        return Close(fd);
+        return;
       }
       std::this_thread::sleep_for(absl::ToChronoMicroseconds(r.delay_headers));
       const std::string headers =
           absl::StrCat("HTTP/1.1 ", r.status, " X\r\nApi-Version: 1.41\r\nContent-Type: ",
                        "application/json\r\nContent-Length: ", r.body.size(), "\r\n\r\n");
-      if (write(fd, headers.data(), headers.size()) < 0) return Close(fd);
+      if (write(fd, headers.data(), headers.size()) < 0) return;
       std::this_thread::sleep_for(absl::ToChronoMicroseconds(r.delay_body));
-      if (write(fd, r.body.data(), r.body.size()) < 0) return Close(fd);
+      if (write(fd, r.body.data(), r.body.size()) < 0) return;
     }
   }
-  void Close(int fd) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = open_.begin(); it != open_.end(); ++it) {
-      if (*it == fd) {
-        open_.erase(it);
-        break;
-      }
-    }
-    close(fd);
-  }
-
   Handler handler_;
-  std::string dir_, path_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
   std::mutex mu_;
-  std::vector<int> open_;
-  std::vector<std::thread> workers_;
   std::vector<std::string> requests_;
+  UnixTestServer server_;  // Last: stopped first, while the rest still lives.
 };
 
 inline FakeResponse Json(const std::string& body) {
