@@ -4,6 +4,12 @@
 //     ListContainers(all) through dkd on a warm channel vs the same engine call
 //     (GET /containers/json?all=1) made directly over the engine socket,
 //     alternating, N rounds each. Prints medians, p90 and the ratio.
+//   dkd_bench listload TARGET ENGINE CLIENTS SECONDS
+//     Throughput of ListContainers(all) with CLIENTS concurrent callers, each
+//     on its own connection, through dkd and then directly on the engine
+//     socket (each caller its own kept-alive connection), alternating three
+//     times for SECONDS each. Prints calls per second (median of the three)
+//     and the ratio dkd / direct.
 //   dkd_bench buildlog TARGET BASE_IMAGE LINES BYTES
 //     Builds an image whose RUN step prints LINES lines of /proc/uptime (one
 //     every 20 ms) and then BYTES bytes of filler. Reports, per uptime line,
@@ -16,6 +22,10 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -29,6 +39,7 @@
 #include "core/engine_client.h"
 #include "dkd/v1/build_generator.grpc.pb.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -96,6 +107,72 @@ int List(const std::string& target, const std::string& engine_host, int n) {
   std::printf("direct_p50_ms %.3f\ndirect_p90_ms %.3f\n", p50_direct, Percentile(via_socket, 0.9));
   std::printf("ratio_p50 %.3f\n", p50_dkd / p50_direct);
   std::printf("grpc_floor_p50_ms %.3f\n", Percentile(floor, 0.5));
+  return 0;
+}
+
+// Calls per second of `call` made by `clients` threads for `seconds`.
+double Throughput(int clients, double seconds, const std::function<bool(int client)>& call) {
+  std::atomic<long> calls{0};
+  std::atomic<bool> failed{false};
+  const double end = NowMs() + seconds * 1000;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      while (NowMs() < end) {
+        if (!call(c)) {
+          failed = true;
+          return;
+        }
+        ++calls;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return failed ? -1 : static_cast<double>(calls.load()) / seconds;
+}
+
+int ListLoad(const std::string& target, const std::string& engine_host, int clients,
+             double seconds) {
+  auto address = dkd::core::ParseEngineAddress(engine_host);
+  if (!address.ok()) {
+    std::cerr << address.status() << "\n";
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::warn);  // One "speaks API" line per client otherwise.
+  std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> stubs;
+  std::vector<std::unique_ptr<dkd::core::EngineClient>> engines;
+  for (int c = 0; c < clients; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("dkd.bench.connection", c);  // A connection per caller.
+    stubs.push_back(dkd::v1::DockerManager::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    engines.push_back(std::make_unique<dkd::core::EngineClient>(*address));
+  }
+  dkd::core::EngineRequest direct;
+  direct.path = "/containers/json";
+  direct.query = {{"all", "1"}};
+  auto via_dkd = [&](int c) {
+    grpc::ClientContext ctx;
+    dkd::v1::ListContainersRequest req;
+    req.set_show_all(true);
+    dkd::v1::ListContainersResponse resp;
+    return stubs[c]->ListContainers(&ctx, req, &resp).ok();
+  };
+  auto via_socket = [&](int c) { return engines[c]->Call(direct).ok(); };
+  Throughput(clients, 0.5, via_dkd);  // Warm both paths.
+  Throughput(clients, 0.5, via_socket);
+  std::vector<double> dkd_rates, direct_rates;
+  for (int round = 0; round < 3; ++round) {
+    dkd_rates.push_back(Throughput(clients, seconds, via_dkd));
+    direct_rates.push_back(Throughput(clients, seconds, via_socket));
+  }
+  const double d = Percentile(dkd_rates, 0.5), e = Percentile(direct_rates, 0.5);
+  if (d < 0 || e < 0) {
+    std::cerr << "a call failed\n";
+    return 1;
+  }
+  std::printf("clients %d\ndkd_calls_per_s %.1f\ndirect_calls_per_s %.1f\nratio %.3f\n", clients,
+              d, e, d / e);
   return 0;
 }
 
@@ -187,9 +264,13 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 4 && a[0] == "list") return List(a[1], a[2], std::stoi(a[3]));
+  if (a.size() == 5 && a[0] == "listload") {
+    return ListLoad(a[1], a[2], std::stoi(a[3]), std::stod(a[4]));
+  }
   if (a.size() == 5 && a[0] == "buildlog") {
     return BuildLog(a[1], a[2], std::stoi(a[3]), std::stoll(a[4]));
   }
-  std::cerr << "usage: dkd_bench list TARGET ENGINE N | buildlog TARGET BASE LINES BYTES\n";
+  std::cerr << "usage: dkd_bench list TARGET ENGINE N | listload TARGET ENGINE CLIENTS SECONDS |"
+               " buildlog TARGET BASE LINES BYTES\n";
   return 2;
 }

@@ -80,6 +80,11 @@ out=$(build/bench/dkd_bench list "unix:$run/nocache.sock" "$DKD_TEST_ENGINE" 200
 row "ListContainers p50, cache disabled (every call goes to the engine)" \
   "$(get dkd_p50_ms) ms" "$(get direct_p50_ms) ms" "$(get ratio_p50)" \
   "≤ 1.15; an almost empty RPC costs $(get grpc_floor_p50_ms) ms"
+for clients in 1 8 64; do
+  out=$(build/bench/dkd_bench listload "unix:$run/nocache.sock" "$DKD_TEST_ENGINE" "$clients" 2)
+  row "ListContainers throughput, cache disabled, $clients concurrent clients (own connections, 3×2 s)" \
+    "$(get dkd_calls_per_s) calls/s" "$(get direct_calls_per_s) calls/s" "$(get ratio)" "≥ 0.9"
+done
 kill "$nocache_pid"
 
 echo "== build log latency and 100 MB of output" >&2
