@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -33,10 +34,6 @@ class CancelScope {
 absl::Status Cancelled() { return absl::CancelledError("cancelled"); }
 
 }  // namespace
-
-bool RetryPolicy::Retryable(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnavailable && !IsDaemonUnavailable(status);
-}
 
 absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view host) {
   return Connect(host, DefaultConnectOptions());
@@ -83,12 +80,11 @@ absl::StatusOr<Response> DkdClient::Unary(Stub& stub,
   const RetryPolicy& retry = options_.retry;
   const int attempts = spec.idempotent ? std::max(1, retry.max_attempts) : 1;
   std::chrono::milliseconds backoff = retry.initial_backoff;
-  absl::Status status;
   for (int attempt = 1;; ++attempt) {
     grpc::ClientContext context;
     Prepare(context, spec.timeout);
     Response response;
-    status = FromGrpcStatus((stub.*method)(&context, request, &response));
+    absl::Status status = FromGrpcStatus((stub.*method)(&context, request, &response));
     if (status.ok()) return response;
     if (attempt >= attempts || !RetryPolicy::Retryable(status)) return status;
     if (retry.sleep) {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "client/retry_policy.h"
 
 namespace dkd::client {
 namespace {
@@ -21,6 +22,10 @@ bool IsDaemonUnavailable(const absl::Status& status) {
   // (core/engine_client.cc); a shutdown says so.
   return absl::StrContains(status.message(), "Docker Engine") ||
          absl::StrContains(status.message(), "dkd is shutting down");
+}
+
+bool RetryPolicy::Retryable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable && !IsDaemonUnavailable(status);
 }
 
 absl::Status LocalError(absl::StatusCode code, absl::string_view message) {
