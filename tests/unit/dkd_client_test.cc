@@ -1,95 +1,24 @@
-// DkdClient against the generated gMock stubs: what each method puts in its
-// request, how dkd's statuses come back, how streams are delivered, and which
-// calls are retried.
-#include "client/dkd_client.h"
-
+// DkdClient's unary calls against the generated gMock stubs: what each method
+// puts in its request, the deadline and token on its context, how dkd's
+// statuses come back, and which calls are retried.
 #include <gmock/gmock.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/message_differencer.h>
-#include <grpcpp/test/client_context_test_peer.h>
-#include <grpcpp/test/mock_stream.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "dkd/v1/build_generator_mock.grpc.pb.h"
-#include "dkd/v1/docker_manager_mock.grpc.pb.h"
-#include "dkd/v1/image_optimizer_mock.grpc.pb.h"
+#include "tests/unit/dkd_client_mocks.h"
 
-namespace dkd::client {
+namespace dkd::client::test_support {
 namespace {
 
-namespace pb = ::dkd::v1;
 using ::testing::_;
 using ::testing::DoAll;
 using ::testing::Invoke;
 using ::testing::Return;
 using ::testing::SetArgPointee;
-
-// Parses `text` as the argument's message type and compares.
-MATCHER_P(EqualsProto, text, "") {
-  std::decay_t<decltype(arg)> expected;
-  if (!google::protobuf::TextFormat::ParseFromString(text, &expected)) {
-    *result_listener << "bad expected text";
-    return false;
-  }
-  std::string diff;
-  google::protobuf::util::MessageDifferencer d;
-  d.ReportDifferencesToString(&diff);
-  if (d.Compare(arg, expected)) return true;
-  *result_listener << diff;
-  return false;
-}
-
-template <typename T>
-T Parse(const std::string& text) {
-  T m;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &m)) << text;
-  return m;
-}
-
-class DkdClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto docker = std::make_unique<pb::MockDockerManagerStub>();
-    auto generator = std::make_unique<pb::MockBuildGeneratorStub>();
-    auto optimizer = std::make_unique<pb::MockImageOptimizerStub>();
-    docker_ = docker.get();
-    generator_ = generator.get();
-    optimizer_ = optimizer.get();
-    DkdClient::Options options;
-    options.token = "t0k";
-    options.retry.sleep = [this](std::chrono::milliseconds d) { sleeps_.push_back(d.count()); };
-    client_ = std::make_unique<DkdClient>(std::move(docker), std::move(generator),
-                                          std::move(optimizer), std::move(options));
-  }
-
-  pb::MockDockerManagerStub* docker_ = nullptr;
-  pb::MockBuildGeneratorStub* generator_ = nullptr;
-  pb::MockImageOptimizerStub* optimizer_ = nullptr;
-  std::vector<int64_t> sleeps_;
-  std::unique_ptr<DkdClient> client_;
-};
-
-// Seconds from now to the context's deadline (huge when it has none).
-double DeadlineSeconds(const grpc::ClientContext* c) {
-  if (c->deadline() == std::chrono::system_clock::time_point::max()) return 1e18;
-  return std::chrono::duration<double>(c->deadline() - std::chrono::system_clock::now()).count();
-}
-
-std::string Authorization(grpc::ClientContext* c) {
-  grpc::testing::ClientContextTestPeer peer(c);
-  auto md = peer.GetSendInitialMetadata();
-  auto it = md.find("authorization");
-  return it == md.end() ? "" : it->second;
-}
 
 TEST_F(DkdClientTest, PingSendsTheTokenWithATenSecondDeadline) {
   EXPECT_CALL(*docker_, Ping(_, EqualsProto(""), _))
@@ -390,104 +319,5 @@ TEST_F(DkdClientTest, OneAttemptPolicyTurnsRetriesOff) {
   EXPECT_TRUE(sleeps_.empty());
 }
 
-// A reader that yields `messages`, then ends with `status`.
-template <typename T>
-grpc::testing::MockClientReader<T>* Reader(std::vector<T> messages, grpc::Status status) {
-  auto* r = new grpc::testing::MockClientReader<T>();
-  auto queue = std::make_shared<std::vector<T>>(std::move(messages));
-  auto next = std::make_shared<size_t>(0);
-  EXPECT_CALL(*r, Read(_)).WillRepeatedly(Invoke([queue, next](T* out) {
-    if (*next >= queue->size()) return false;
-    *out = (*queue)[(*next)++];
-    return true;
-  }));
-  EXPECT_CALL(*r, Finish()).WillOnce(Return(status));
-  return r;
-}
-
-TEST_F(DkdClientTest, LogsDeliverEveryEntryThenTheFinalStatus) {
-  const std::string req = "id: 'web' follow: true tail { value: 5 }";
-  EXPECT_CALL(*docker_, ContainerLogsRaw(_, EqualsProto(req)))
-      .WillOnce(Invoke([](grpc::ClientContext* c, const pb::ContainerLogsRequest&) {
-        EXPECT_EQ(Authorization(c), "Bearer t0k");
-        return Reader<pb::LogEntry>(
-            {Parse<pb::LogEntry>("data: 'one\\n'"),
-             Parse<pb::LogEntry>("stream: STDERR data: 'two\\n'")},
-            grpc::Status(grpc::StatusCode::NOT_FOUND, "No such container: web"));
-      }));
-  std::vector<std::string> got;
-  absl::Status s = client_->ContainerLogs(
-      Parse<pb::ContainerLogsRequest>(req),
-      [&](const pb::LogEntry& e) { got.push_back(absl::StrCat(e.stream(), ":", e.data())); });
-  EXPECT_EQ(got, (std::vector<std::string>{"0:one\n", "1:two\n"}));
-  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(s.message(), "No such container: web");
-}
-
-TEST_F(DkdClientTest, EventsStreamEndsOkAfterItsEvents) {
-  EXPECT_CALL(*docker_, StreamEventsRaw(_, EqualsProto("filters: 'type=container' since: 7")))
-      .WillOnce(Return(Reader<pb::EngineEvent>(
-          {Parse<pb::EngineEvent>("action: 'start'"), Parse<pb::EngineEvent>("action: 'die'")},
-          grpc::Status::OK)));
-  std::vector<std::string> actions;
-  absl::Status s =
-      client_->StreamEvents(Parse<pb::StreamEventsRequest>("filters: 'type=container' since: 7"),
-                            [&](const pb::EngineEvent& e) { actions.push_back(e.action()); });
-  EXPECT_TRUE(s.ok()) << s;
-  EXPECT_EQ(actions, (std::vector<std::string>{"start", "die"}));
-}
-
-TEST_F(DkdClientTest, PushReturnsTheLastDigestAndPullMapsItsRequest) {
-  const std::string push = "image: 'reg/app:1' auth { username: 'u' password: 'p' }";
-  EXPECT_CALL(*docker_, PushImageRaw(_, EqualsProto(push)))
-      .WillOnce(
-          Return(Reader<pb::ProgressEvent>({Parse<pb::ProgressEvent>("id: 'l1' status: 'Pushed'"),
-                                            Parse<pb::ProgressEvent>("digest: 'sha256:aa'"),
-                                            Parse<pb::ProgressEvent>("status: 'done'")},
-                                           grpc::Status::OK)));
-  const std::string pull = "image: 'reg/base:3' platform: 'linux/arm64' auth { username: 'u' }";
-  EXPECT_CALL(*docker_, PullImageRaw(_, EqualsProto(pull)))
-      .WillOnce(Return(Reader<pb::ProgressEvent>(
-          {Parse<pb::ProgressEvent>("id: 'l1' status: 'Downloading' current: 1 total: 2")},
-          grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "denied"))));
-  int pushed = 0;
-  auto digest =
-      client_->PushImage("reg/app:1", Parse<pb::RegistryAuth>("username: 'u' password: 'p'"),
-                         [&](const pb::ProgressEvent&) { ++pushed; });
-  ASSERT_TRUE(digest.ok()) << digest.status();
-  EXPECT_EQ(*digest, "sha256:aa");
-  EXPECT_EQ(pushed, 3);
-  int pulled = 0;
-  absl::Status s =
-      client_->PullImage("reg/base:3", "linux/arm64", Parse<pb::RegistryAuth>("username: 'u'"),
-                         [&](const pb::ProgressEvent&) { ++pulled; });
-  EXPECT_EQ(pulled, 1);
-  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
-}
-
-TEST_F(DkdClientTest, StreamsAreNeverRetried) {
-  EXPECT_CALL(*docker_, PullImageRaw(_, _))
-      .WillOnce(Return(Reader<pb::ProgressEvent>(
-          {}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect"))));
-  EXPECT_EQ(client_->PullImage("a", "", {}, nullptr).code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(sleeps_.empty());
-}
-
-TEST_F(DkdClientTest, CancelledCancellerStopsCallsBeforeTheyStart) {
-  CallCanceller cancel;
-  cancel.Cancel();
-  EXPECT_CALL(*docker_, ContainerLogsRaw(_, _)).Times(0);
-  EXPECT_CALL(*docker_, BuildImageRaw(_)).Times(0);
-  EXPECT_EQ(client_->ContainerLogs({}, nullptr, &cancel).code(), absl::StatusCode::kCancelled);
-  char tmpl[] = "/tmp/dkdct.XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  std::ofstream(dir + "/Dockerfile") << "FROM scratch\n";
-  auto context = BuildContext::Open(dir, "");
-  ASSERT_TRUE(context.ok()) << context.status();
-  EXPECT_EQ(client_->BuildImage({}, *context, {}, &cancel).status().code(),
-            absl::StatusCode::kCancelled);
-  std::filesystem::remove_all(dir);
-}
-
 }  // namespace
-}  // namespace dkd::client
+}  // namespace dkd::client::test_support
