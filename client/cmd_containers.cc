@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -120,9 +121,9 @@ int CmdStop(CliContext& ctx, const std::vector<std::string>& args) {
     std::cerr << "invalid --time \"" << flags.Get("time") << "\": must be seconds\n";
     return 125;
   }
-  const std::optional<int> time = timeout == -2 ? std::nullopt : std::optional<int>(timeout);
+  const std::optional<int> grace = timeout == -2 ? std::nullopt : std::optional<int>(timeout);
   return ForEachName(ctx, flags.positionals(), [&](DkdClient& client, const std::string& id) {
-    return client.StopContainer(id, time);
+    return client.StopContainer(id, grace);
   });
 }
 
