@@ -170,7 +170,7 @@ absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
   return dkd::v1::RegistryAuth();
 }
 
-InterruptCancels::InterruptCancels(grpc::ClientContext* context) {
+InterruptCancels::InterruptCancels(CallCanceller* cancel) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -178,13 +178,13 @@ InterruptCancels::InterruptCancels(grpc::ClientContext* context) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   const int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   if (pipe(wake_fd_) != 0 || sfd < 0) return;
-  thread_ = std::thread([this, context, sfd] {
+  thread_ = std::thread([this, cancel, sfd] {
     pollfd fds[2] = {{sfd, POLLIN, 0}, {wake_fd_[0], POLLIN, 0}};
     while (poll(fds, 2, -1) < 0) {
     }
     if (fds[0].revents & POLLIN) {
       interrupted_ = true;
-      context->TryCancel();
+      cancel->Cancel();
     }
     close(sfd);
   });

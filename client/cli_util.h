@@ -2,8 +2,6 @@
 // the credentials store, and Ctrl-C handling for streaming calls.
 #pragma once
 
-#include <grpcpp/client_context.h>
-
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/call_canceller.h"
 #include "dkd/v1/docker_manager.pb.h"
 
 namespace dkd::client {
@@ -41,11 +40,12 @@ absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
                                                      const std::string& username,
                                                      bool password_stdin);
 
-// While alive, SIGINT/SIGTERM cancel `context` instead of killing dkctl, so
-// dkd aborts the engine work (a build stops) and the command exits cleanly.
+// While alive, SIGINT/SIGTERM trigger `cancel` (and so the call it is given
+// to) instead of killing dkctl, so dkd aborts the engine work (a build stops)
+// and the command exits cleanly.
 class InterruptCancels {
  public:
-  explicit InterruptCancels(grpc::ClientContext* context);
+  explicit InterruptCancels(CallCanceller* cancel);
   ~InterruptCancels();
   bool interrupted() const { return interrupted_; }
 

@@ -5,12 +5,10 @@
 // and a failure threshold that defaults to "info": the exit code is 1 when any
 // finding is at or above the threshold (so warnings fail, style findings do
 // not), 0 otherwise. Usage errors exit 125, like docker.
-#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -33,16 +31,6 @@ constexpr int kUsageExit = 125;
 int UsageError(const absl::Status& s) {
   std::cerr << s.message() << "\n";
   return kUsageExit;
-}
-
-// Parses flags; returns -1 to continue, else the exit code to return.
-int ParseFlags(FlagSet& flags, const std::vector<std::string>& args) {
-  if (absl::Status s = flags.Parse(args); !s.ok()) return UsageError(s);
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  return -1;
 }
 
 // "KEY=VALUE" values of repeated flag `name` into `out`.
@@ -104,22 +92,6 @@ absl::Status WriteOutput(const std::string& path, const std::string& text, mode_
   return absl::OkStatus();
 }
 
-// Runs one unary BuildGenerator call with a deadline; transport and server
-// errors come back as absl::Status.
-template <typename Request, typename Response, typename Method>
-absl::StatusOr<Response> Call(CliContext& ctx, Method method, const Request& request) {
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  grpc::ClientContext call;
-  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  Response response;
-  grpc::Status s = ((*client)->generator().*method)(&call, request, &response);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return response;
-}
-
-using Stub = dkd::v1::BuildGenerator::StubInterface;
-
 int GenerateDockerfile(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("generate dockerfile", "generate dockerfile --type TYPE [OPTIONS]");
   flags.String("type", 0, "python, node, java, go, rust, dotnet or generic");
@@ -145,7 +117,7 @@ int GenerateDockerfile(CliContext& ctx, const std::vector<std::string>& args) {
   flags.Bool("buildkit-cache", 0, "Use BuildKit cache mounts for package managers");
   flags.String("output", 'o', "Write Dockerfile and .dockerignore into this directory");
   flags.String("format", 0, "\"json\": print the result as JSON");
-  if (int rc = ParseFlags(flags, args); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   if (!flags.positionals().empty()) {
     return UsageError(absl::InvalidArgumentError(
         "\"generate dockerfile\" accepts no arguments; see 'dkctl generate dockerfile --help'"));
@@ -185,8 +157,9 @@ int GenerateDockerfile(CliContext& ctx, const std::vector<std::string>& args) {
   for (const auto& c : flags.GetAll("build-cmd")) req.add_build_commands(c);
   for (const auto& c : flags.GetAll("runtime-cmd")) req.add_runtime_commands(c);
 
-  auto resp =
-      Call<dkd::v1::BuildConfig, dkd::v1::GeneratedDockerfile>(ctx, &Stub::GenerateDockerfile, req);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto resp = (*client)->GenerateDockerfile(req);
   if (!resp.ok()) return ReportError(ctx, resp.status());
   const std::string& dir = flags.Get("output");
   if (!dir.empty()) {
@@ -233,7 +206,7 @@ int GenerateScript(CliContext& ctx, const std::vector<std::string>& args) {
   flags.Bool("pull", 0, "Always pull the base images");
   flags.String("output", 'o', "Write the script to this file (mode 0755)");
   flags.String("format", 0, "\"json\": print the result as JSON");
-  if (int rc = ParseFlags(flags, args); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   if (!flags.positionals().empty()) {
     return UsageError(absl::InvalidArgumentError(
         "\"generate script\" accepts no arguments; see 'dkctl generate script --help'"));
@@ -252,8 +225,9 @@ int GenerateScript(CliContext& ctx, const std::vector<std::string>& args) {
   if (s.ok()) s = KeyValues(flags, "label", req.mutable_labels());
   if (!s.ok()) return UsageError(s);
 
-  auto resp = Call<dkd::v1::BuildScriptConfig, dkd::v1::GeneratedBuildScript>(
-      ctx, &Stub::GenerateBuildScript, req);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto resp = (*client)->GenerateBuildScript(req);
   if (!resp.ok()) return ReportError(ctx, resp.status());
   const std::string& out = flags.Get("output");
   if (!out.empty()) {
@@ -350,7 +324,7 @@ int CmdLint(CliContext& ctx, const std::vector<std::string>& args) {
                "Exit 1 when a finding is at or above: error|warning|info|style|none", "info");
   flags.Bool("no-fail", 0, "Exit 0 whatever the findings");
   flags.String("format", 'f', "Output format: tty or json", "tty");
-  if (int rc = ParseFlags(flags, args); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   if (flags.positionals().size() > 1) {
     return UsageError(
         absl::InvalidArgumentError("lint accepts at most one file; see 'dkctl lint --help'"));
@@ -373,8 +347,9 @@ int CmdLint(CliContext& ctx, const std::vector<std::string>& args) {
   req.set_filename(path);
   for (const auto& r : flags.GetAll("ignore")) req.add_ignore_rules(r);
   for (const auto& r : flags.GetAll("trusted-registry")) req.add_trusted_registries(r);
-  auto resp = Call<dkd::v1::LintDockerfileRequest, dkd::v1::LintDockerfileResponse>(
-      ctx, &Stub::LintDockerfile, req);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto resp = (*client)->LintDockerfile(req);
   if (!resp.ok()) return ReportError(ctx, resp.status());
   // A text that is not a Dockerfile is one error finding, DL1000, as in hadolint.
   if (!resp->parse_error().empty()) {
@@ -405,7 +380,7 @@ int CmdOptimize(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("optimize", "optimize [OPTIONS] FILE|-");
   flags.String("output", 'o', "Write the optimized Dockerfile here (may be FILE itself)");
   flags.String("format", 'f', "\"json\": print the result as JSON");
-  if (int rc = ParseFlags(flags, args); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   if (flags.positionals().size() != 1) {
     return UsageError(absl::InvalidArgumentError(
         "optimize requires exactly one file (\"-\" for stdin); see 'dkctl optimize --help'"));
@@ -418,8 +393,9 @@ int CmdOptimize(CliContext& ctx, const std::vector<std::string>& args) {
   }
   dkd::v1::OptimizeDockerfileRequest req;
   req.set_dockerfile(*text);
-  auto resp = Call<dkd::v1::OptimizeDockerfileRequest, dkd::v1::OptimizeDockerfileResponse>(
-      ctx, &Stub::OptimizeDockerfile, req);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto resp = (*client)->OptimizeDockerfile(req);
   if (!resp.ok()) return ReportError(ctx, resp.status());
   const std::string& out = flags.Get("output");
   if (!out.empty()) {

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -71,14 +72,12 @@ int CmdPs(CliContext& ctx, const std::vector<std::string>& args) {
   }
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  dkd::v1::ListContainersResponse resp;
-  grpc::Status s = (*client)->docker().ListContainers(&call, req, &resp);
-  if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
+  auto resp = (*client)->ListContainers(req);
+  if (!resp.ok()) return ReportError(ctx, resp.status());
   const bool no_trunc = flags.GetBool("no-trunc");
   if (flags.Get("format") == "json") {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& c : resp.containers()) {
+    for (const auto& c : resp->containers()) {
       nlohmann::json labels = nlohmann::json::object();
       for (const auto& [k, v] : c.labels()) labels[k] = v;
       out.push_back({{"ID", c.id()},
@@ -98,7 +97,7 @@ int CmdPs(CliContext& ctx, const std::vector<std::string>& args) {
   if (!flags.GetBool("quiet")) {
     rows.push_back({"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"});
   }
-  for (const auto& c : resp.containers()) {
+  for (const auto& c : resp->containers()) {
     const std::string id = no_trunc ? c.id() : ShortId(c.id());
     if (flags.GetBool("quiet")) {
       rows.push_back({id});
@@ -122,13 +121,9 @@ int CmdStop(CliContext& ctx, const std::vector<std::string>& args) {
     std::cerr << "invalid --time \"" << flags.Get("time") << "\": must be seconds\n";
     return 125;
   }
+  const std::optional<int> grace = timeout == -2 ? std::nullopt : std::optional<int>(timeout);
   return ForEachName(ctx, flags.positionals(), [&](DkdClient& client, const std::string& id) {
-    dkd::v1::StopContainerRequest req;
-    req.set_id(id);
-    if (timeout != -2) req.mutable_timeout_seconds()->set_value(timeout);
-    grpc::ClientContext call;
-    dkd::v1::StopContainerResponse resp;
-    return client.docker().StopContainer(&call, req, &resp);
+    return client.StopContainer(id, grace);
   });
 }
 
@@ -138,13 +133,7 @@ int CmdRm(CliContext& ctx, const std::vector<std::string>& args) {
   flags.Bool("volumes", 'v', "Remove anonymous volumes associated with the container");
   if (auto rc = ParseCommandLine(flags, args, 1, kAnyNumber, "")) return *rc;
   return ForEachName(ctx, flags.positionals(), [&](DkdClient& client, const std::string& id) {
-    dkd::v1::RemoveContainerRequest req;
-    req.set_id(id);
-    req.set_force(flags.GetBool("force"));
-    req.set_remove_volumes(flags.GetBool("volumes"));
-    grpc::ClientContext call;
-    dkd::v1::RemoveContainerResponse resp;
-    return client.docker().RemoveContainer(&call, req, &resp);
+    return client.RemoveContainer(id, {flags.GetBool("force"), flags.GetBool("volumes")});
   });
 }
 
@@ -179,17 +168,17 @@ int CmdLogs(CliContext& ctx, const std::vector<std::string>& args) {
   }
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  InterruptCancels interrupt(&call);
-  auto reader = (*client)->docker().ContainerLogs(&call, req);
-  dkd::v1::LogEntry e;
-  while (reader->Read(&e)) {
-    std::ostream& out = e.stream() == dkd::v1::LogEntry::STDERR ? std::cerr : std::cout;
-    if (!e.timestamp().empty()) out << e.timestamp() << " ";
-    out << e.data() << std::flush;
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok() && !interrupt.interrupted()) return ReportError(ctx, FromGrpcStatus(s));
+  CallCanceller cancel;
+  InterruptCancels interrupt(&cancel);
+  absl::Status s = (*client)->ContainerLogs(
+      req,
+      [](const dkd::v1::LogEntry& e) {
+        std::ostream& out = e.stream() == dkd::v1::LogEntry::STDERR ? std::cerr : std::cout;
+        if (!e.timestamp().empty()) out << e.timestamp() << " ";
+        out << e.data() << std::flush;
+      },
+      &cancel);
+  if (!s.ok() && !interrupt.interrupted()) return ReportError(ctx, s);
   return 0;
 }
 
@@ -203,26 +192,19 @@ int CmdInspect(CliContext& ctx, const std::vector<std::string>& args) {
   nlohmann::json out = nlohmann::json::array();
   int rc = 0;
   for (const auto& name : flags.positionals()) {
-    grpc::Status s(grpc::StatusCode::NOT_FOUND, "");
+    absl::Status s = absl::NotFoundError("");
     if (type.empty() || type == "container") {
-      grpc::ClientContext call;
-      dkd::v1::InspectContainerRequest req;
-      req.set_id(name);
-      dkd::v1::ContainerDetails d;
-      s = (*client)->docker().InspectContainer(&call, req, &d);
-      if (s.ok()) out.push_back(nlohmann::json::parse(d.raw_json(), nullptr, false));
+      auto d = (*client)->InspectContainer(name);
+      s = d.status();
+      if (s.ok()) out.push_back(nlohmann::json::parse(d->raw_json(), nullptr, false));
     }
     // Not a container (or not even a container name): try it as an image.
     if (!s.ok() && type != "container" &&
-        (s.error_code() == grpc::StatusCode::NOT_FOUND ||
-         s.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
-      grpc::ClientContext call;
-      dkd::v1::InspectImageRequest req;
-      req.set_image(name);
-      dkd::v1::ImageDetails d;
-      grpc::Status is = (*client)->docker().InspectImage(&call, req, &d);
-      if (is.ok()) out.push_back(nlohmann::json::parse(d.raw_json(), nullptr, false));
-      s = is;
+        (s.code() == absl::StatusCode::kNotFound ||
+         s.code() == absl::StatusCode::kInvalidArgument)) {
+      auto d = (*client)->InspectImage(name);
+      s = d.status();
+      if (s.ok()) out.push_back(nlohmann::json::parse(d->raw_json(), nullptr, false));
     }
     if (!s.ok()) {
       std::cerr << "Error: No such object: " << name << "\n";
@@ -253,12 +235,10 @@ int CmdEvents(CliContext& ctx, const std::vector<std::string>& args) {
   }
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  InterruptCancels interrupt(&call);
-  auto reader = (*client)->docker().StreamEvents(&call, req);
-  dkd::v1::EngineEvent e;
   const bool json = flags.Get("format") == "json";
-  while (reader->Read(&e)) {
+  CallCanceller cancel;
+  InterruptCancels interrupt(&cancel);
+  auto print = [json](const dkd::v1::EngineEvent& e) {
     if (json) {
       nlohmann::json attrs = nlohmann::json::object();
       for (const auto& [k, v] : e.attributes()) attrs[k] = v;
@@ -276,9 +256,9 @@ int CmdEvents(CliContext& ctx, const std::vector<std::string>& args) {
       std::cout << e.time_nano() << " " << e.type() << " " << e.action() << " " << e.actor_id()
                 << " (" << absl::StrJoin(attrs, ", ") << ")" << std::endl;
     }
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok() && !interrupt.interrupted()) return ReportError(ctx, FromGrpcStatus(s));
+  };
+  absl::Status s = (*client)->StreamEvents(req, print, &cancel);
+  if (!s.ok() && !interrupt.interrupted()) return ReportError(ctx, s);
   return 0;
 }
 
@@ -288,10 +268,9 @@ int CmdInfo(CliContext& ctx, const std::vector<std::string>& args) {
   if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  dkd::v1::EngineInfo info;
-  grpc::Status s = (*client)->docker().GetEngineInfo(&call, dkd::v1::GetEngineInfoRequest(), &info);
-  if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
+  auto got = (*client)->GetEngineInfo();
+  if (!got.ok()) return ReportError(ctx, got.status());
+  const dkd::v1::EngineInfo& info = *got;
   if (flags.Get("format") == "json") {
     std::cout << info.raw_json() << "\n";
     return 0;

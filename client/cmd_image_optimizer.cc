@@ -1,11 +1,9 @@
 // dkctl analyze / compare / report: ImageOptimizer from the terminal, with
 // dive's CI gate (`analyze --ci`).
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/client_context.h>
 
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -41,27 +39,6 @@ std::string Truncate(const std::string& s, size_t n) {
 }
 
 std::string Percent(double fraction) { return absl::StrFormat("%.4f %%", fraction * 100); }
-
-// Parses the flags; returns -1 to go on, else the exit code.
-int ParseFlags(const char* command, FlagSet& flags, const std::vector<std::string>& args,
-               size_t positionals) {
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 125;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (flags.positionals().size() != positionals) {
-    std::cerr << "\"dkctl " << command << "\" requires exactly " << positionals
-              << (positionals == 1 ? " argument" : " arguments") << ".\nSee 'dkctl " << command
-              << " --help'.\n\n"
-              << flags.Usage();
-    return 125;
-  }
-  return -1;
-}
 
 std::string ToJson(const google::protobuf::Message& m) {
   google::protobuf::util::JsonPrintOptions options;
@@ -278,15 +255,6 @@ absl::StatusOr<std::vector<CiResult>> EvaluateCi(const FlagSet& flags,
   return out;
 }
 
-absl::Status Call(CliContext& ctx,
-                  const std::function<grpc::Status(pb::ImageOptimizer::StubInterface&,
-                                                   grpc::ClientContext*)>& rpc) {
-  auto client = ctx.Client();
-  if (!client.ok()) return client.status();
-  grpc::ClientContext context;
-  return FromGrpcStatus(rpc((*client)->optimizer(), &context));
-}
-
 }  // namespace
 
 int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args) {
@@ -303,7 +271,7 @@ int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args) {
                "CI: highest allowed wasted / user bytes (default 0.1)", "0.1");
   flags.String("top", 0, "Deep: how many wasted paths to show (default 20)", "20");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags("analyze", flags, args, 1); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "", ArityMessage::kWithUsage)) return *rc;
   const bool ci = flags.GetBool("ci");
   int top = 0;
   if (!absl::SimpleAtoi(flags.Get("top"), &top) || top < 0) {
@@ -314,11 +282,11 @@ int CmdAnalyze(CliContext& ctx, const std::vector<std::string>& args) {
   req.set_image(flags.positionals()[0]);
   req.set_deep(ci || flags.GetBool("deep"));
   req.set_top_wasted_paths(top);
-  pb::ImageAnalysis analysis;
-  absl::Status s = Call(ctx, [&](auto& stub, grpc::ClientContext* c) {
-    return stub.AnalyzeImage(c, req, &analysis);
-  });
-  if (!s.ok()) return ReportError(ctx, s);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto analyzed = (*client)->AnalyzeImage(req);
+  if (!analyzed.ok()) return ReportError(ctx, analyzed.status());
+  const pb::ImageAnalysis& analysis = *analyzed;
   std::vector<CiResult> rules;
   if (ci) {
     auto r = EvaluateCi(flags, analysis.efficiency());
@@ -362,15 +330,16 @@ int CmdCompare(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("compare", "compare [OPTIONS] IMAGE_A IMAGE_B\n\nCompare two images.");
   flags.Bool("deep", 0, "Walk every layer's files of both images");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags("compare", flags, args, 2); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 2, 2, "", ArityMessage::kWithUsage)) return *rc;
   pb::CompareImagesRequest req;
   req.set_image_a(flags.positionals()[0]);
   req.set_image_b(flags.positionals()[1]);
   req.set_deep(flags.GetBool("deep"));
-  pb::ImageComparison cmp;
-  absl::Status s = Call(
-      ctx, [&](auto& stub, grpc::ClientContext* c) { return stub.CompareImages(c, req, &cmp); });
-  if (!s.ok()) return ReportError(ctx, s);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto compared = (*client)->CompareImages(req);
+  if (!compared.ok()) return ReportError(ctx, compared.status());
+  const pb::ImageComparison& cmp = *compared;
   if (flags.Get("format") == "json") {
     std::cout << ToJson(cmp) << "\n";
     return 0;
@@ -410,15 +379,15 @@ int CmdReport(CliContext& ctx, const std::vector<std::string>& args) {
                 "implementation plan ordered by impact, then effort.");
   flags.Bool("deep", 0, "Walk every layer's files (measured savings)");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (int rc = ParseFlags("report", flags, args, 1); rc >= 0) return rc;
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "", ArityMessage::kWithUsage)) return *rc;
   pb::AnalyzeImageRequest req;
   req.set_image(flags.positionals()[0]);
   req.set_deep(flags.GetBool("deep"));
-  pb::OptimizationReport report;
-  absl::Status s = Call(ctx, [&](auto& stub, grpc::ClientContext* c) {
-    return stub.GetOptimizationReport(c, req, &report);
-  });
-  if (!s.ok()) return ReportError(ctx, s);
+  auto client = ctx.Client();
+  if (!client.ok()) return ReportError(ctx, client.status());
+  auto reported = (*client)->GetOptimizationReport(req);
+  if (!reported.ok()) return ReportError(ctx, reported.status());
+  const pb::OptimizationReport& report = *reported;
   if (flags.Get("format") == "json") {
     std::cout << ToJson(report) << "\n";
     return 0;

@@ -2,17 +2,13 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/cli_flags.h"
 #include "client/cli_util.h"
 #include "client/dkctl_commands.h"
-#include "core/context_tar.h"
 #include "nlohmann/json.hpp"
 
 namespace dkd::client {
@@ -97,123 +93,78 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
     return 1;
   }
 
-  dkd::v1::BuildImageRequest first;
-  auto* spec = first.mutable_spec();
+  dkd::v1::BuildSpec spec;
   const auto& tags = flags.GetAll("tag");
   if (!tags.empty()) {
     std::string name, tag;
     SplitNameTag(tags[0], &name, &tag);
-    spec->mutable_config()->set_image_name(name);
-    spec->mutable_config()->set_tag(tag);
-    for (size_t i = 1; i < tags.size(); ++i) spec->add_extra_tags(tags[i]);
+    spec.mutable_config()->set_image_name(name);
+    spec.mutable_config()->set_tag(tag);
+    for (size_t i = 1; i < tags.size(); ++i) spec.add_extra_tags(tags[i]);
   }
   if (!KeyValues(flags.GetAll("build-arg"), "--build-arg", true,
-                 spec->mutable_config()->mutable_build_args()) ||
+                 spec.mutable_config()->mutable_build_args()) ||
       !KeyValues(flags.GetAll("label"), "--label", false,
-                 spec->mutable_config()->mutable_labels())) {
+                 spec.mutable_config()->mutable_labels())) {
     return 125;
   }
-  spec->set_target(flags.Get("target"));
-  spec->set_no_cache(flags.GetBool("no-cache"));
-  spec->set_no_pull(pull == "false");
-  spec->set_push(flags.GetBool("push"));
-  if (spec->push() && !tags.empty()) {
+  spec.set_target(flags.Get("target"));
+  spec.set_no_cache(flags.GetBool("no-cache"));
+  spec.set_no_pull(pull == "false");
+  spec.set_push(flags.GetBool("push"));
+  if (spec.push() && !tags.empty()) {
     auto auth = CredentialsFor(tags[0], flags.Get("username"), flags.GetBool("password-stdin"));
     if (!auth.ok()) return FlagValueError(auth.status());
-    *spec->mutable_auth() = *auth;
+    *spec.mutable_auth() = *auth;
   }
 
-  // The Dockerfile: inside the context -> its relative path; outside -> sent
-  // along under a generated name, as docker does.
-  core::ContextPackOptions pack_options;
-  std::string external_dockerfile;
-  if (!flags.Get("file").empty()) {
-    const fs::path df = fs::absolute(flags.Get("file"), ec);
-    const fs::path rel = fs::relative(df, context_dir, ec);
-    if (!fs::is_regular_file(df)) {
-      std::cerr << "unable to prepare context: Cannot locate specified Dockerfile: "
-                << flags.Get("file") << "\n";
-      return 1;
-    }
-    if (!ec && !rel.empty() && !absl::StartsWith(rel.string(), "..")) {
-      pack_options.dockerfile = rel.string();
-    } else {
-      std::ifstream in(df);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      external_dockerfile = ss.str();
-    }
-  } else if (!fs::is_regular_file(context_dir / "Dockerfile")) {
-    std::cerr << "unable to prepare context: Cannot locate specified Dockerfile: "
-              << (context_dir / "Dockerfile").string() << "\n";
+  auto context = BuildContext::Open(context_dir.string(), flags.Get("file"));
+  if (!context.ok()) {
+    std::cerr << "unable to prepare context: " << context.status().message() << "\n";
     return 1;
   }
-  auto packer = core::ContextPacker::Create(context_dir.string(), pack_options);
-  if (!packer.ok()) {
-    std::cerr << "unable to prepare context: " << packer.status().message() << "\n";
-    return 1;
-  }
-  std::string dockerfile_name = pack_options.dockerfile;
-  if (!external_dockerfile.empty()) {
-    dockerfile_name = packer->AddExternalDockerfile(external_dockerfile);
-  }
-  spec->mutable_config()->set_dockerfile_path(dockerfile_name);
 
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  InterruptCancels interrupt(&call);
-  auto stream = (*client)->docker().BuildImage(&call);
-  if (!stream->Write(first)) return ReportError(ctx, FromGrpcStatus(stream->Finish()));
-
   const bool quiet = flags.GetBool("quiet");
   const bool tty = isatty(STDERR_FILENO);
-  // Events are read on their own thread while the context is being sent.
-  dkd::v1::BuildResult result;
-  std::thread reader([&] {
-    dkd::v1::BuildEvent e;
-    while (stream->Read(&e)) {
-      if (e.has_log() && !quiet) {
+  DkdClient::BuildCallbacks callbacks;
+  if (!quiet) {
+    // Called on the library's reader thread while the context is sent.
+    callbacks.on_event = [](const dkd::v1::BuildEvent& e) {
+      if (e.has_log()) {
         std::cout << e.log().text() << std::flush;
-      } else if (e.has_pull_progress() && !quiet) {
+      } else if (e.has_pull_progress()) {
         PrintProgress(e.pull_progress());
-      } else if (e.has_push_progress() && !quiet) {
+      } else if (e.has_push_progress()) {
         PrintProgress(e.push_progress());
-      } else if (e.has_queued() && !quiet) {
+      } else if (e.has_queued()) {
         std::cerr << "waiting for a build slot (" << e.queued().position() << " ahead)\n";
-      } else if (e.has_result()) {
-        result = e.result();
       }
+    };
+    if (tty) {
+      callbacks.on_context = [](const core::ContextStats& s) {
+        std::cerr << "\rSending build context to dkd  " << HumanSize(s.tar_bytes) << "   "
+                  << std::flush;
+      };
+      callbacks.on_context_done = [] { std::cerr << "\n"; };
     }
-  });
-  auto stats = packer->Pack(
-      [&](const char* data, size_t len) {
-        dkd::v1::BuildImageRequest chunk;
-        chunk.set_context_chunk(data, len);
-        return stream->Write(chunk);
-      },
-      [&](const core::ContextStats& s) {
-        if (!quiet && tty) {
-          std::cerr << "\rSending build context to dkd  " << HumanSize(s.tar_bytes) << "   "
-                    << std::flush;
-        }
-      });
-  if (!quiet && tty) std::cerr << "\n";
-  stream->WritesDone();
-  reader.join();
-  grpc::Status status = stream->Finish();
-  if (!stats.ok() && status.ok()) {
-    std::cerr << "error sending the build context: " << stats.status().message() << "\n";
-    return 1;
   }
-  if (!status.ok()) {
+  CallCanceller cancel;
+  InterruptCancels interrupt(&cancel);
+  auto result = (*client)->BuildImage(std::move(spec), *context, callbacks, &cancel);
+  if (!result.ok()) {
+    if (IsLocalError(result.status())) {
+      std::cerr << result.status().message() << "\n";
+      return 1;
+    }
     if (interrupt.interrupted()) {
       std::cerr << "build cancelled\n";
       return 130;
     }
-    return ReportError(ctx, FromGrpcStatus(status));
+    return ReportError(ctx, result.status());
   }
-  if (quiet) std::cout << result.image_id() << "\n";
+  if (quiet) std::cout << result->image_id() << "\n";
   return 0;
 }
 
@@ -228,20 +179,17 @@ int CmdPush(CliContext& ctx, const std::vector<std::string>& args) {
   if (!auth.ok()) return FlagValueError(auth.status());
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  dkd::v1::PushImageRequest req;
-  req.set_image(image);
-  *req.mutable_auth() = *auth;
-  grpc::ClientContext call;
-  InterruptCancels interrupt(&call);
-  auto reader = (*client)->docker().PushImage(&call, req);
-  dkd::v1::ProgressEvent e, last;
-  while (reader->Read(&e)) {
-    if (!flags.GetBool("quiet")) PrintProgress(e);
-    if (!e.digest().empty()) last = e;
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
-  if (flags.GetBool("quiet")) std::cout << last.digest() << "\n";
+  CallCanceller cancel;
+  InterruptCancels interrupt(&cancel);
+  const bool quiet = flags.GetBool("quiet");
+  auto digest = (*client)->PushImage(
+      image, *auth,
+      [&](const dkd::v1::ProgressEvent& e) {
+        if (!quiet) PrintProgress(e);
+      },
+      &cancel);
+  if (!digest.ok()) return ReportError(ctx, digest.status());
+  if (quiet) std::cout << *digest << "\n";
   return 0;
 }
 
@@ -257,20 +205,17 @@ int CmdPull(CliContext& ctx, const std::vector<std::string>& args) {
   if (!auth.ok()) return FlagValueError(auth.status());
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  dkd::v1::PullImageRequest req;
-  req.set_image(image);
-  req.set_platform(flags.Get("platform"));
-  *req.mutable_auth() = *auth;
-  grpc::ClientContext call;
-  InterruptCancels interrupt(&call);
-  auto reader = (*client)->docker().PullImage(&call, req);
-  dkd::v1::ProgressEvent e;
-  while (reader->Read(&e)) {
-    if (!flags.GetBool("quiet")) PrintProgress(e);
-  }
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
-  if (flags.GetBool("quiet")) std::cout << image << "\n";
+  CallCanceller cancel;
+  InterruptCancels interrupt(&cancel);
+  const bool quiet = flags.GetBool("quiet");
+  absl::Status s = (*client)->PullImage(
+      image, flags.Get("platform"), *auth,
+      [&](const dkd::v1::ProgressEvent& e) {
+        if (!quiet) PrintProgress(e);
+      },
+      &cancel);
+  if (!s.ok()) return ReportError(ctx, s);
+  if (quiet) std::cout << image << "\n";
   return 0;
 }
 
@@ -296,13 +241,11 @@ int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {
   }
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  grpc::ClientContext call;
-  dkd::v1::ListImagesResponse resp;
-  grpc::Status s = (*client)->docker().ListImages(&call, req, &resp);
-  if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
+  auto resp = (*client)->ListImages(req);
+  if (!resp.ok()) return ReportError(ctx, resp.status());
   if (flags.Get("format") == "json") {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& i : resp.images()) {
+    for (const auto& i : resp->images()) {
       out.push_back(
           {{"Id", i.id()},
            {"RepoTags", std::vector<std::string>(i.repo_tags().begin(), i.repo_tags().end())},
@@ -316,7 +259,7 @@ int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {
   }
   std::vector<std::vector<std::string>> rows;
   if (!flags.GetBool("quiet")) rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
-  for (const auto& i : resp.images()) {
+  for (const auto& i : resp->images()) {
     std::string id = i.id();
     if (absl::StartsWith(id, "sha256:")) id = id.substr(7);
     id = id.substr(0, 12);
@@ -346,19 +289,13 @@ int CmdRmi(CliContext& ctx, const std::vector<std::string>& args) {
   if (!client.ok()) return ReportError(ctx, client.status());
   int rc = 0;
   for (const auto& image : flags.positionals()) {
-    dkd::v1::RemoveImageRequest req;
-    req.set_image(image);
-    req.set_force(flags.GetBool("force"));
-    req.set_no_prune(flags.GetBool("no-prune"));
-    grpc::ClientContext call;
-    dkd::v1::RemoveImageResponse resp;
-    grpc::Status s = (*client)->docker().RemoveImage(&call, req, &resp);
-    if (!s.ok()) {
-      rc = ReportError(ctx, FromGrpcStatus(s));
+    auto resp = (*client)->RemoveImage(image, {flags.GetBool("force"), flags.GetBool("no-prune")});
+    if (!resp.ok()) {
+      rc = ReportError(ctx, resp.status());
       continue;
     }
-    for (const auto& u : resp.untagged()) std::cout << "Untagged: " << u << "\n";
-    for (const auto& d : resp.deleted()) std::cout << "Deleted: " << d << "\n";
+    for (const auto& u : resp->untagged()) std::cout << "Untagged: " << u << "\n";
+    for (const auto& d : resp->deleted()) std::cout << "Deleted: " << d << "\n";
   }
   return rc;
 }

@@ -11,19 +11,10 @@
 namespace dkd::client {
 namespace {
 
-// Streams a container's output to our stdout/stderr until it ends.
-grpc::Status FollowLogs(DkdClient* client, const std::string& id, bool follow,
-                        grpc::ClientContext* call) {
-  dkd::v1::ContainerLogsRequest req;
-  req.set_id(id);
-  req.set_follow(follow);
-  auto reader = client->docker().ContainerLogs(call, req);
-  dkd::v1::LogEntry e;
-  while (reader->Read(&e)) {
-    std::ostream& out = e.stream() == dkd::v1::LogEntry::STDERR ? std::cerr : std::cout;
-    out << e.data() << std::flush;
-  }
-  return reader->Finish();
+// Writes a container's output to our stdout/stderr as it comes.
+void PrintEntry(const dkd::v1::LogEntry& e) {
+  std::ostream& out = e.stream() == dkd::v1::LogEntry::STDERR ? std::cerr : std::cout;
+  out << e.data() << std::flush;
 }
 
 }  // namespace
@@ -116,48 +107,39 @@ int CmdRun(CliContext& ctx, const std::vector<std::string>& args) {
 
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  dkd::v1::RunContainerResponse resp;
-  {
-    grpc::ClientContext call;
-    grpc::Status s = (*client)->docker().RunContainer(&call, req, &resp);
-    if (!s.ok()) {
-      ReportError(ctx, FromGrpcStatus(s));
-      return 125;  // docker's exit code when the run itself fails.
-    }
+  auto resp = (*client)->RunContainer(req);
+  if (!resp.ok()) {
+    ReportError(ctx, resp.status());
+    return 125;  // docker's exit code when the run itself fails.
   }
-  for (const auto& w : resp.warnings()) std::cerr << "WARNING: " << w << "\n";
+  for (const auto& w : resp->warnings()) std::cerr << "WARNING: " << w << "\n";
   if (detach) {
-    std::cout << resp.id() << "\n";
+    std::cout << resp->id() << "\n";
     return 0;
   }
   int exit_code = 0;
   {
-    grpc::ClientContext call;
-    InterruptCancels interrupt(&call);
-    grpc::Status s = FollowLogs(*client, resp.id(), /*follow=*/true, &call);
-    if (!s.ok() && !interrupt.interrupted()) ReportError(ctx, FromGrpcStatus(s));
+    CallCanceller cancel;
+    InterruptCancels interrupt(&cancel);
+    dkd::v1::ContainerLogsRequest logs;
+    logs.set_id(resp->id());
+    logs.set_follow(true);
+    absl::Status s = (*client)->ContainerLogs(logs, PrintEntry, &cancel);
+    if (!s.ok() && !interrupt.interrupted()) ReportError(ctx, s);
     if (interrupt.interrupted()) {
-      std::cerr << "detached from " << resp.name() << "; it keeps running (dkctl stop "
-                << resp.name() << ")\n";
+      std::cerr << "detached from " << resp->name() << "; it keeps running (dkctl stop "
+                << resp->name() << ")\n";
       return 130;
     }
   }
   {
-    grpc::ClientContext call;
-    dkd::v1::WaitContainerRequest wreq;
-    wreq.set_id(resp.id());
-    dkd::v1::WaitContainerResponse wresp;
-    grpc::Status s = (*client)->docker().WaitContainer(&call, wreq, &wresp);
-    if (!s.ok()) return ReportError(ctx, FromGrpcStatus(s));
-    exit_code = wresp.exit_code();
+    auto wait = (*client)->WaitContainer(resp->id());
+    if (!wait.ok()) return ReportError(ctx, wait.status());
+    exit_code = wait->exit_code();
   }
   if (flags.GetBool("rm")) {
-    grpc::ClientContext call;
-    dkd::v1::RemoveContainerRequest rreq;
-    rreq.set_id(resp.id());
-    rreq.set_force(true);
-    dkd::v1::RemoveContainerResponse rresp;
-    (*client)->docker().RemoveContainer(&call, rreq, &rresp);
+    // Best effort, as docker: the exit code is the container's either way.
+    (void)(*client)->RemoveContainer(resp->id(), {/*force=*/true, /*remove_volumes=*/false});
   }
   return exit_code;
 }

@@ -9,14 +9,7 @@ namespace dkd::client {
 int CmdVersion(CliContext& ctx, const std::vector<std::string>& args) {
   FlagSet flags("version", "version [OPTIONS]");
   flags.String("format", 'f', "Output format: \"json\" for machines", "");
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << s.message() << "\n";
-    return 125;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
+  if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   const bool json = flags.Get("format") == "json";
   absl::StatusOr<dkd::v1::PingResponse> ping = absl::UnknownError("not connected");
   auto client = ctx.Client();

@@ -31,12 +31,18 @@ struct CliContext {
 // with a hint on what to do next, and returns the exit code to use.
 int ReportError(const CliContext& ctx, const absl::Status& status);
 
-// Parses `args` into `flags` and checks the number of positionals against
-// [min_args, max_args] (`what` names them in the message). Returns the exit
-// code to leave with (0 after --help; 125 for a usage error, as docker), or
-// nullopt to carry on.
+// How a wrong number of positionals is reported: `"dkctl X" requires exactly
+// 1 argument: WHAT` then the pointer to --help (kBrief), or `... 1 argument.`,
+// the pointer and the whole usage (kWithUsage, the image commands' way).
+enum class ArityMessage { kBrief, kWithUsage };
+
+// The one prologue of every command: parses `args` into `flags` and checks
+// the number of positionals against [min_args, max_args] (`what` names them
+// in the message). Returns the exit code to leave with (0 after --help; 125
+// for a usage error, as docker), or nullopt to carry on.
 std::optional<int> ParseCommandLine(FlagSet& flags, const std::vector<std::string>& args,
-                                    size_t min_args, size_t max_args, const char* what);
+                                    size_t min_args, size_t max_args, const char* what,
+                                    ArityMessage style = ArityMessage::kBrief);
 inline constexpr size_t kAnyNumber = static_cast<size_t>(-1);
 // Prints a bad flag value's message; returns 125.
 int FlagValueError(const absl::Status& status);
@@ -44,7 +50,7 @@ int FlagValueError(const absl::Status& status);
 // Calls `one` for each name, printing the name on success and the daemon's
 // error otherwise, as `docker stop a b` does. Returns 1 if any failed.
 int ForEachName(CliContext& ctx, const std::vector<std::string>& names,
-                const std::function<grpc::Status(DkdClient& client, const std::string& name)>& one);
+                const std::function<absl::Status(DkdClient& client, const std::string& name)>& one);
 
 int CmdVersion(CliContext& ctx, const std::vector<std::string>& args);
 

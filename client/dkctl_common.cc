@@ -16,7 +16,8 @@ absl::StatusOr<DkdClient*> CliContext::Client() {
 }
 
 std::optional<int> ParseCommandLine(FlagSet& flags, const std::vector<std::string>& args,
-                                    size_t min_args, size_t max_args, const char* what) {
+                                    size_t min_args, size_t max_args, const char* what,
+                                    ArityMessage style) {
   if (absl::Status s = flags.Parse(args); !s.ok()) {
     std::cerr << s.message() << "\n";
     return 125;
@@ -27,13 +28,18 @@ std::optional<int> ParseCommandLine(FlagSet& flags, const std::vector<std::strin
   }
   const size_t n = flags.positionals().size();
   if (n < min_args || n > max_args) {
+    const size_t bound = n < min_args ? min_args : max_args;
     std::cerr << "\"dkctl " << flags.command() << "\" requires "
               << (min_args == max_args     ? "exactly "
                   : max_args == kAnyNumber ? "at least "
                                            : "at most ")
-              << (n < min_args ? min_args : max_args) << " argument"
-              << ((n < min_args ? min_args : max_args) == 1 ? "" : "s") << (*what ? ": " : "")
-              << what << "\nSee 'dkctl " << flags.command() << " --help'.\n";
+              << bound << " argument" << (bound == 1 ? "" : "s");
+    if (style == ArityMessage::kWithUsage) {
+      std::cerr << ".\nSee 'dkctl " << flags.command() << " --help'.\n\n" << flags.Usage();
+    } else {
+      std::cerr << (*what ? ": " : "") << what << "\nSee 'dkctl " << flags.command()
+                << " --help'.\n";
+    }
     return 125;
   }
   return std::nullopt;
@@ -46,14 +52,14 @@ int FlagValueError(const absl::Status& status) {
 
 int ForEachName(
     CliContext& ctx, const std::vector<std::string>& names,
-    const std::function<grpc::Status(DkdClient& client, const std::string& name)>& one) {
+    const std::function<absl::Status(DkdClient& client, const std::string& name)>& one) {
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   int rc = 0;
   for (const auto& name : names) {
-    grpc::Status s = one(**client, name);
+    absl::Status s = one(**client, name);
     if (!s.ok()) {
-      rc = ReportError(ctx, FromGrpcStatus(s));
+      rc = ReportError(ctx, s);
       continue;
     }
     std::cout << name << "\n";

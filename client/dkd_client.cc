@@ -1,225 +1,39 @@
 #include "client/dkd_client.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/support/client_interceptor.h>
-#include <netinet/in.h>
-#include <sys/stat.h>
 
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <mutex>
-#include <optional>
-#include <sstream>
-#include <vector>
+#include <algorithm>
+#include <thread>
+#include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 
 namespace dkd::client {
-
-std::string DefaultHost() {
-  const char* env = std::getenv("DKD_HOST");
-  if (env != nullptr && *env != '\0') return env;
-  return "unix:///run/dkd/dkd.sock";
-}
-
-absl::StatusOr<std::string> GrpcTarget(absl::string_view host) {
-  if (absl::ConsumePrefix(&host, "unix://") || absl::StartsWith(host, "/")) {
-    if (host.empty() || host.front() != '/') {
-      return absl::InvalidArgumentError("--host: unix:// needs an absolute socket path");
-    }
-    return absl::StrCat("unix:", host);
-  }
-  absl::ConsumePrefix(&host, "tcp://");
-  if (host.empty() || host.find(':') == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--host: expected unix:///path or tcp://host:port, got \"", host, "\""));
-  }
-  return std::string(host);
-}
-
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
 namespace {
 
-std::mutex default_options_mu;
-std::optional<ConnectOptions> default_options;
+namespace pb = ::dkd::v1;
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? "" : v;
-}
+constexpr std::chrono::milliseconds kGeneratorTimeout = std::chrono::seconds(60);
 
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Adds the bearer token to every call. An interceptor rather than call
-// credentials, so the token also works on the unix socket and loopback TCP.
-class TokenInterceptor final : public grpc::experimental::Interceptor {
+// Attaches a call's context to a canceller for the length of the call.
+class CancelScope {
  public:
-  explicit TokenInterceptor(std::string header) : header_(std::move(header)) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace("authorization", header_);
-    }
-    methods->Proceed();
+  CancelScope(CallCanceller* cancel, grpc::ClientContext* context) : cancel_(cancel) {
+    if (cancel_ != nullptr) cancel_->Attach(context);
   }
+  ~CancelScope() {
+    if (cancel_ != nullptr) cancel_->Detach();
+  }
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
 
  private:
-  const std::string header_;
+  CallCanceller* const cancel_;
 };
 
-class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit TokenInterceptorFactory(std::string token) : header_("Bearer " + token) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
-    return new TokenInterceptor(header_);
-  }
-
- private:
-  const std::string header_;
-};
-
-// The uid owning each listening TCP socket on `port` (/proc/net/tcp and
-// tcp6, as this process's network namespace sees them).
-std::vector<uid_t> ListenerUids(int port) {
-  std::vector<uid_t> uids;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // Header.
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state, queues, timer, retransmits, uid;
-      if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid)) {
-        continue;
-      }
-      const size_t colon = local.rfind(':');
-      unsigned local_port = 0, owner = 0;
-      if (state != "0A" || colon == std::string::npos ||
-          !absl::SimpleHexAtoi(local.substr(colon + 1), &local_port) ||
-          static_cast<int>(local_port) != port || !absl::SimpleAtoi(uid, &owner)) {
-        continue;
-      }
-      uids.push_back(static_cast<uid_t>(owner));
-    }
-  }
-  return uids;
-}
-
-// OK when everything listening on the target's port belongs to the owner of
-// the token file, i.e. is dkd: a local user squatting the port must not be
-// handed the token. Else the reason, for the hint.
-absl::Status CheckListenerOwner(absl::string_view target, const std::string& token_file) {
-  struct stat st {};
-  if (stat(token_file.c_str(), &st) != 0) return absl::OkStatus();  // Reading it will fail.
-  int port = 0;
-  if (!absl::SimpleAtoi(target.substr(target.rfind(':') + 1), &port)) {
-    return absl::InvalidArgumentError("no port in the address");
-  }
-  const std::vector<uid_t> uids = ListenerUids(port);
-  if (uids.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("nothing listens on port ", port));
-  }
-  for (uid_t uid : uids) {
-    if (uid != st.st_uid) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("port ", port, " is held by uid ", uid, ", not by dkd (uid ", st.st_uid,
-                       ", owner of ", token_file, "), so dkctl did not send it the local token"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Reads dkd's local token for a loopback connection. On failure returns ""
-// and sets `hint` to what the user can do.
-std::string ReadLocalToken(const std::string& path, std::string* hint) {
-  errno = 0;
-  std::ifstream in(path);
-  if (!in) {
-    const int err = errno;
-    if (err == ENOENT) {
-      *hint = absl::StrCat(
-          "dkctl sent no credentials: there is no local token at ", path,
-          " (dkd keeps it next to its unix socket; DKD_TOKEN_FILE names another path), or pass "
-          "--token or DKD_TOKEN.");
-      return "";
-    }
-    *hint = absl::StrCat(
-        "dkctl sent no credentials: cannot read dkd's local token ", path, " (",
-        err == 0 ? "unreadable" : std::strerror(err),
-        "). It is readable by root and the group of dkd's unix socket: use the unix socket "
-        "(-H unix:///run/dkd/dkd.sock), ask to join that group, pass --token or DKD_TOKEN, or "
-        "name another file with DKD_TOKEN_FILE.");
-    return "";
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(ss.str()));
-  if (token.empty()) *hint = absl::StrCat("dkctl sent no credentials: ", path, " is empty.");
-  return token;
-}
+absl::Status Cancelled() { return absl::CancelledError("cancelled"); }
 
 }  // namespace
-
-bool IsLoopbackTarget(absl::string_view target) {
-  if (absl::StartsWith(target, "unix:")) return false;
-  absl::string_view host = target;
-  const size_t colon = host.rfind(':');
-  if (colon == absl::string_view::npos) return false;
-  host = host.substr(0, colon);
-  if (host.empty()) return false;
-  if (host == "localhost") return true;
-  // Address literals only: a name such as "127.0.0.1.example.com" is not
-  // loopback and must never receive the local token.
-  const std::string literal(absl::StripSuffix(absl::StripPrefix(host, "["), "]"));
-  in_addr v4{};
-  if (host.front() != '[' && inet_pton(AF_INET, literal.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  in6_addr v6{};
-  if (host.front() == '[' && host.back() == ']' && inet_pton(AF_INET6, literal.c_str(), &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
-  }
-  return false;
-}
-
-ConnectOptions DefaultConnectOptions() {
-  {
-    std::lock_guard<std::mutex> lock(default_options_mu);
-    if (default_options) return *default_options;
-  }
-  ConnectOptions o;
-  o.token = Env("DKD_TOKEN");
-  if (!Env("DKD_TOKEN_FILE").empty()) o.local_token_file = Env("DKD_TOKEN_FILE");
-  o.tls_ca = Env("DKD_TLS_CA");
-  o.tls_cert = Env("DKD_TLS_CERT");
-  o.tls_key = Env("DKD_TLS_KEY");
-  o.tls = Env("DKD_TLS") == "1";
-  return o;
-}
-
-void SetDefaultConnectOptions(const ConnectOptions& options) {
-  std::lock_guard<std::mutex> lock(default_options_mu);
-  default_options = options;
-}
 
 absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view host) {
   return Connect(host, DefaultConnectOptions());
@@ -227,75 +41,292 @@ absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view 
 
 absl::StatusOr<std::unique_ptr<DkdClient>> DkdClient::Connect(absl::string_view host,
                                                               const ConnectOptions& options) {
-  auto target = GrpcTarget(host);
-  if (!target.ok()) return target.status();
+  auto connection = ResolveConnection(host, options);
+  if (!connection.ok()) return connection.status();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (options.UsesTls()) {
-    if (absl::StartsWith(*target, "unix:")) {
-      return absl::InvalidArgumentError("--tls: dkd's unix socket does not speak TLS");
-    }
-    if (options.tls_cert.empty() != options.tls_key.empty()) {
-      return absl::InvalidArgumentError("--tlscert and --tlskey must be given together");
-    }
-    grpc::SslCredentialsOptions ssl;
-    if (!options.tls_ca.empty()) {
-      auto ca = ReadPem("--tlscacert", options.tls_ca);
-      if (!ca.ok()) return ca.status();
-      ssl.pem_root_certs = *ca;
-    }
-    if (!options.tls_cert.empty()) {
-      auto cert = ReadPem("--tlscert", options.tls_cert);
-      if (!cert.ok()) return cert.status();
-      auto key = ReadPem("--tlskey", options.tls_key);
-      if (!key.ok()) return key.status();
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
-    }
-    credentials = grpc::SslCredentials(ssl);
-  }
-  std::string token = options.token;
-  std::string hint;
-  if (token.empty() && !options.UsesTls() && !options.local_token_file.empty() &&
-      IsLoopbackTarget(*target)) {
-    if (absl::Status owner = CheckListenerOwner(*target, options.local_token_file); !owner.ok()) {
-      hint = absl::StrCat("dkctl sent no credentials: ", owner.message(), ".");
-    } else {
-      token = ReadLocalToken(options.local_token_file, &hint);
-    }
-  }
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  if (!token.empty()) {
-    interceptors.push_back(std::make_unique<TokenInterceptorFactory>(token));
-  }
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(*target, credentials, args,
-                                                                         std::move(interceptors));
-  auto client = std::make_unique<DkdClient>(channel, dkd::v1::DockerManager::NewStub(channel),
-                                            dkd::v1::BuildGenerator::NewStub(channel),
-                                            dkd::v1::ImageOptimizer::NewStub(channel));
-  client->target_ = *target;
-  client->auth_hint_ = std::move(hint);
+  auto channel = grpc::CreateCustomChannel(connection->target, connection->credentials, args);
+  Options client_options;
+  client_options.token = connection->token;
+  auto client = std::make_unique<DkdClient>(
+      pb::DockerManager::NewStub(channel), pb::BuildGenerator::NewStub(channel),
+      pb::ImageOptimizer::NewStub(channel), std::move(client_options));
+  client->target_ = connection->target;
+  client->auth_hint_ = std::move(connection->auth_hint);
   return client;
 }
 
-DkdClient::DkdClient(std::shared_ptr<grpc::Channel> channel,
-                     std::unique_ptr<dkd::v1::DockerManager::StubInterface> docker,
-                     std::unique_ptr<dkd::v1::BuildGenerator::StubInterface> generator,
-                     std::unique_ptr<dkd::v1::ImageOptimizer::StubInterface> optimizer)
-    : channel_(std::move(channel)),
-      docker_(std::move(docker)),
+DkdClient::DkdClient(std::unique_ptr<pb::DockerManager::StubInterface> docker,
+                     std::unique_ptr<pb::BuildGenerator::StubInterface> generator,
+                     std::unique_ptr<pb::ImageOptimizer::StubInterface> optimizer, Options options)
+    : docker_(std::move(docker)),
       generator_(std::move(generator)),
-      optimizer_(std::move(optimizer)) {}
+      optimizer_(std::move(optimizer)),
+      options_(std::move(options)) {}
 
-absl::StatusOr<dkd::v1::PingResponse> DkdClient::Ping(std::chrono::milliseconds timeout) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  dkd::v1::PingRequest req;
-  dkd::v1::PingResponse resp;
-  grpc::Status s = docker_->Ping(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return resp;
+void DkdClient::Prepare(grpc::ClientContext& context,
+                        std::optional<std::chrono::milliseconds> timeout) const {
+  if (timeout) context.set_deadline(std::chrono::system_clock::now() + *timeout);
+  // Metadata rather than call credentials, so the token also goes over the
+  // unix socket and plain loopback TCP.
+  if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
+}
+
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> DkdClient::Unary(Stub& stub,
+                                          grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                                       const Request&, Response*),
+                                          const Request& request, const CallSpec& spec) {
+  const RetryPolicy& retry = options_.retry;
+  const int attempts = spec.idempotent ? std::max(1, retry.max_attempts) : 1;
+  std::chrono::milliseconds backoff = retry.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext context;
+    Prepare(context, spec.timeout);
+    Response response;
+    absl::Status status = FromGrpcStatus((stub.*method)(&context, request, &response));
+    if (status.ok()) return response;
+    if (attempt >= attempts || !RetryPolicy::Retryable(status)) return status;
+    if (retry.sleep) {
+      retry.sleep(backoff);
+    } else {
+      std::this_thread::sleep_for(backoff);
+    }
+    backoff *= 2;
+  }
+}
+
+template <typename Response, typename Open>
+absl::Status DkdClient::ReadStream(const Open& open,
+                                   const std::function<void(const Response&)>& on_message,
+                                   CallCanceller* cancel) {
+  if (cancel != nullptr && cancel->cancelled()) return Cancelled();
+  grpc::ClientContext context;
+  Prepare(context, std::nullopt);
+  CancelScope scope(cancel, &context);
+  std::unique_ptr<grpc::ClientReaderInterface<Response>> reader = open(&context);
+  Response message;
+  while (reader->Read(&message)) {
+    if (on_message) on_message(message);
+  }
+  return FromGrpcStatus(reader->Finish());
+}
+
+// --- DockerManager ---
+
+absl::StatusOr<pb::PingResponse> DkdClient::Ping(std::chrono::milliseconds timeout) {
+  return Unary(*docker_, &pb::DockerManager::StubInterface::Ping, pb::PingRequest(),
+               {/*idempotent=*/true, timeout});
+}
+
+absl::StatusOr<pb::EngineInfo> DkdClient::GetEngineInfo() {
+  return Unary(*docker_, &pb::DockerManager::StubInterface::GetEngineInfo,
+               pb::GetEngineInfoRequest(), {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::ListContainersResponse> DkdClient::ListContainers(
+    const pb::ListContainersRequest& request) {
+  return Unary(*docker_, &pb::DockerManager::StubInterface::ListContainers, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::ContainerDetails> DkdClient::InspectContainer(const std::string& id) {
+  pb::InspectContainerRequest request;
+  request.set_id(id);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::InspectContainer, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::ListImagesResponse> DkdClient::ListImages(const pb::ListImagesRequest& request) {
+  return Unary(*docker_, &pb::DockerManager::StubInterface::ListImages, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::ImageDetails> DkdClient::InspectImage(const std::string& image) {
+  pb::InspectImageRequest request;
+  request.set_image(image);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::InspectImage, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::RunContainerResponse> DkdClient::RunContainer(
+    const pb::RunContainerRequest& request) {
+  return Unary(*docker_, &pb::DockerManager::StubInterface::RunContainer, request, {});
+}
+
+absl::StatusOr<pb::WaitContainerResponse> DkdClient::WaitContainer(const std::string& id) {
+  pb::WaitContainerRequest request;
+  request.set_id(id);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::WaitContainer, request, {});
+}
+
+absl::Status DkdClient::StopContainer(const std::string& id, std::optional<int> timeout_seconds) {
+  pb::StopContainerRequest request;
+  request.set_id(id);
+  if (timeout_seconds) request.mutable_timeout_seconds()->set_value(*timeout_seconds);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::StopContainer, request, {}).status();
+}
+
+absl::Status DkdClient::RemoveContainer(const std::string& id,
+                                        const RemoveContainerOptions& options) {
+  pb::RemoveContainerRequest request;
+  request.set_id(id);
+  request.set_force(options.force);
+  request.set_remove_volumes(options.remove_volumes);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::RemoveContainer, request, {}).status();
+}
+
+absl::StatusOr<pb::RemoveImageResponse> DkdClient::RemoveImage(const std::string& image,
+                                                               const RemoveImageOptions& options) {
+  pb::RemoveImageRequest request;
+  request.set_image(image);
+  request.set_force(options.force);
+  request.set_no_prune(options.no_prune);
+  return Unary(*docker_, &pb::DockerManager::StubInterface::RemoveImage, request, {});
+}
+
+absl::StatusOr<pb::BuildResult> DkdClient::BuildImage(pb::BuildSpec spec,
+                                                      const BuildContext& context,
+                                                      const BuildCallbacks& callbacks,
+                                                      CallCanceller* cancel) {
+  if (cancel != nullptr && cancel->cancelled()) return Cancelled();
+  spec.set_context_source(pb::BuildSpec::STREAMED);
+  spec.mutable_config()->set_dockerfile_path(context.dockerfile_name());
+  grpc::ClientContext call;
+  Prepare(call, std::nullopt);
+  CancelScope scope(cancel, &call);
+  auto stream = docker_->BuildImage(&call);
+  pb::BuildImageRequest first;
+  *first.mutable_spec() = std::move(spec);
+  if (!stream->Write(first)) return FromGrpcStatus(stream->Finish());
+
+  // Events are read on their own thread while the context is being sent.
+  pb::BuildResult result;
+  std::thread reader([&] {
+    pb::BuildEvent e;
+    while (stream->Read(&e)) {
+      if (e.has_result()) result = e.result();
+      if (callbacks.on_event) callbacks.on_event(e);
+    }
+  });
+  auto stats = context.Pack(
+      [&](const char* data, size_t len) {
+        pb::BuildImageRequest chunk;
+        chunk.set_context_chunk(data, len);
+        return stream->Write(chunk);
+      },
+      callbacks.on_context);
+  if (callbacks.on_context_done) callbacks.on_context_done();
+  stream->WritesDone();
+  reader.join();
+  absl::Status status = FromGrpcStatus(stream->Finish());
+  if (!stats.ok() && status.ok()) {
+    return LocalError(stats.status().code(),
+                      absl::StrCat("error sending the build context: ", stats.status().message()));
+  }
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<std::string> DkdClient::PushImage(const std::string& image,
+                                                 const pb::RegistryAuth& auth,
+                                                 const ProgressCallback& on_progress,
+                                                 CallCanceller* cancel) {
+  pb::PushImageRequest request;
+  request.set_image(image);
+  *request.mutable_auth() = auth;
+  std::string digest;
+  absl::Status s = ReadStream<pb::ProgressEvent>(
+      [&](grpc::ClientContext* c) { return docker_->PushImage(c, request); },
+      [&](const pb::ProgressEvent& e) {
+        if (!e.digest().empty()) digest = e.digest();
+        if (on_progress) on_progress(e);
+      },
+      cancel);
+  if (!s.ok()) return s;
+  return digest;
+}
+
+absl::Status DkdClient::PullImage(const std::string& image, const std::string& platform,
+                                  const pb::RegistryAuth& auth, const ProgressCallback& on_progress,
+                                  CallCanceller* cancel) {
+  pb::PullImageRequest request;
+  request.set_image(image);
+  request.set_platform(platform);
+  *request.mutable_auth() = auth;
+  return ReadStream<pb::ProgressEvent>(
+      [&](grpc::ClientContext* c) { return docker_->PullImage(c, request); }, on_progress, cancel);
+}
+
+absl::Status DkdClient::ContainerLogs(const pb::ContainerLogsRequest& request,
+                                      const std::function<void(const pb::LogEntry&)>& on_entry,
+                                      CallCanceller* cancel) {
+  return ReadStream<pb::LogEntry>(
+      [&](grpc::ClientContext* c) { return docker_->ContainerLogs(c, request); }, on_entry, cancel);
+}
+
+absl::Status DkdClient::StreamEvents(const pb::StreamEventsRequest& request,
+                                     const std::function<void(const pb::EngineEvent&)>& on_event,
+                                     CallCanceller* cancel) {
+  return ReadStream<pb::EngineEvent>(
+      [&](grpc::ClientContext* c) { return docker_->StreamEvents(c, request); }, on_event, cancel);
+}
+
+// --- BuildGenerator ---
+
+absl::StatusOr<pb::MultiStageBuild> DkdClient::CreateMultiStageBuild(
+    const pb::BuildConfig& config) {
+  return Unary(*generator_, &pb::BuildGenerator::StubInterface::CreateMultiStageBuild, config,
+               {/*idempotent=*/true, kGeneratorTimeout});
+}
+
+absl::StatusOr<pb::GeneratedDockerfile> DkdClient::GenerateDockerfile(
+    const pb::BuildConfig& config) {
+  return Unary(*generator_, &pb::BuildGenerator::StubInterface::GenerateDockerfile, config,
+               {/*idempotent=*/true, kGeneratorTimeout});
+}
+
+absl::StatusOr<pb::GeneratedBuildScript> DkdClient::GenerateBuildScript(
+    const pb::BuildScriptConfig& config) {
+  return Unary(*generator_, &pb::BuildGenerator::StubInterface::GenerateBuildScript, config,
+               {/*idempotent=*/true, kGeneratorTimeout});
+}
+
+absl::StatusOr<pb::LintDockerfileResponse> DkdClient::LintDockerfile(
+    const pb::LintDockerfileRequest& request) {
+  return Unary(*generator_, &pb::BuildGenerator::StubInterface::LintDockerfile, request,
+               {/*idempotent=*/true, kGeneratorTimeout});
+}
+
+absl::StatusOr<pb::OptimizeDockerfileResponse> DkdClient::OptimizeDockerfile(
+    const pb::OptimizeDockerfileRequest& request) {
+  return Unary(*generator_, &pb::BuildGenerator::StubInterface::OptimizeDockerfile, request,
+               {/*idempotent=*/true, kGeneratorTimeout});
+}
+
+// --- ImageOptimizer ---
+
+absl::StatusOr<pb::ImageAnalysis> DkdClient::AnalyzeImage(const pb::AnalyzeImageRequest& request) {
+  return Unary(*optimizer_, &pb::ImageOptimizer::StubInterface::AnalyzeImage, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::SuggestOptimizationsResponse> DkdClient::SuggestOptimizations(
+    const pb::AnalyzeImageRequest& request) {
+  return Unary(*optimizer_, &pb::ImageOptimizer::StubInterface::SuggestOptimizations, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::ImageComparison> DkdClient::CompareImages(
+    const pb::CompareImagesRequest& request) {
+  return Unary(*optimizer_, &pb::ImageOptimizer::StubInterface::CompareImages, request,
+               {/*idempotent=*/true, std::nullopt});
+}
+
+absl::StatusOr<pb::OptimizationReport> DkdClient::GetOptimizationReport(
+    const pb::AnalyzeImageRequest& request) {
+  return Unary(*optimizer_, &pb::ImageOptimizer::StubInterface::GetOptimizationReport, request,
+               {/*idempotent=*/true, std::nullopt});
 }
 
 }  // namespace dkd::client
