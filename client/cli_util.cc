@@ -1,8 +1,6 @@
 #include "client/cli_util.h"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -170,36 +170,60 @@ absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
   return dkd::v1::RegistryAuth();
 }
 
-InterruptCancels::InterruptCancels(CallCanceller* cancel) {
+namespace {
+
+// The command's InterruptCancels, if one is alive; guarded by InterruptMu().
+std::mutex& InterruptMu() {
+  static std::mutex mu;
+  return mu;
+}
+InterruptCancels* current_interrupt = nullptr;
+
+}  // namespace
+
+void WatchInterrupts() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  // Blocked before any other thread exists, so every thread (gRPC's too)
+  // inherits the mask and the signals reach only the watcher below.
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  const int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (pipe(wake_fd_) != 0 || sfd < 0) return;
-  thread_ = std::thread([this, cancel, sfd] {
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {wake_fd_[0], POLLIN, 0}};
-    while (poll(fds, 2, -1) < 0) {
+  std::thread([set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      {
+        std::lock_guard<std::mutex> lock(InterruptMu());
+        if (current_interrupt != nullptr) {
+          current_interrupt->Interrupt();
+          continue;
+        }
+      }
+      // No call to cancel: the signal does what it would have done.
+      signal(sig, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      raise(sig);
     }
-    if (fds[0].revents & POLLIN) {
-      interrupted_ = true;
-      cancel->Cancel();
-    }
-    close(sfd);
-  });
+  }).detach();
+}
+
+InterruptCancels::InterruptCancels(CallCanceller* cancel) : cancel_(cancel) {
+  std::lock_guard<std::mutex> lock(InterruptMu());
+  current_interrupt = this;
 }
 
 InterruptCancels::~InterruptCancels() {
-  if (wake_fd_[1] >= 0) {
-    if (write(wake_fd_[1], "x", 1) < 0) {
-      // The watcher may already have exited after a signal.
-    }
-  }
-  if (thread_.joinable()) thread_.join();
-  for (int fd : wake_fd_) {
-    if (fd >= 0) close(fd);
-  }
+  std::lock_guard<std::mutex> lock(InterruptMu());
+  if (current_interrupt == this) current_interrupt = nullptr;
+}
+
+void InterruptCancels::Interrupt() {
+  interrupted_ = true;
+  cancel_->Cancel();
 }
 
 }  // namespace dkd::client

@@ -40,18 +40,28 @@ absl::StatusOr<dkd::v1::RegistryAuth> CredentialsFor(const std::string& image,
                                                      const std::string& username,
                                                      bool password_stdin);
 
+// Routes SIGINT/SIGTERM to one watcher thread for the life of dkctl: call it
+// first thing in main, before any thread exists (threads inherit the blocked
+// mask, so no gRPC thread can take the signal). A signal cancels the call of
+// the live InterruptCancels, if any; otherwise it does what it would have
+// done (ends dkctl).
+void WatchInterrupts();
+
 // While alive, SIGINT/SIGTERM trigger `cancel` (and so the call it is given
 // to) instead of killing dkctl, so dkd aborts the engine work (a build stops)
-// and the command exits cleanly.
+// and the command exits cleanly. One at a time. Needs WatchInterrupts().
 class InterruptCancels {
  public:
   explicit InterruptCancels(CallCanceller* cancel);
   ~InterruptCancels();
+  InterruptCancels(const InterruptCancels&) = delete;
+  InterruptCancels& operator=(const InterruptCancels&) = delete;
   bool interrupted() const { return interrupted_; }
+  // Called by the watcher.
+  void Interrupt();
 
  private:
-  std::thread thread_;
-  int wake_fd_[2] = {-1, -1};
+  CallCanceller* const cancel_;
   std::atomic<bool> interrupted_{false};
 };
 

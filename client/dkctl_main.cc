@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/cli_util.h"
 #include "client/dkctl_commands.h"
 
 namespace dkd::client {
@@ -80,6 +81,7 @@ void PrintUsage(std::ostream& out) {
 int main(int argc, char** argv) {
   using namespace dkd::client;
   signal(SIGPIPE, SIG_IGN);
+  WatchInterrupts();
   CliContext ctx;
   ctx.host = DefaultHost();
   ConnectOptions connect = DefaultConnectOptions();
