@@ -66,7 +66,7 @@ class Daemon {
   // changes only a restart applies are logged and ignored.
   absl::Status Reload();
 
-  // readiness 503 at once, streams end, calls in progress get until `grace`
+  // Readiness 503 at once, streams end, calls in progress get until `grace`
   // from now, then the server stops. Returns when it has; later calls do
   // nothing.
   void Shutdown(absl::Duration grace);
