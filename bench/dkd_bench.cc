@@ -23,13 +23,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
-#include <memory>
-#include <thread>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -171,8 +171,8 @@ int ListLoad(const std::string& target, const std::string& engine_host, int clie
     std::cerr << "a call failed\n";
     return 1;
   }
-  std::printf("clients %d\ndkd_calls_per_s %.1f\ndirect_calls_per_s %.1f\nratio %.3f\n", clients,
-              d, e, d / e);
+  std::printf("clients %d\ndkd_calls_per_s %.1f\ndirect_calls_per_s %.1f\nratio %.3f\n", clients, d,
+              e, d / e);
   return 0;
 }
 

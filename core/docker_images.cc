@@ -34,8 +34,6 @@ using internal::ParseImageArg;
 using internal::ToProgress;
 using internal::ValidateSimpleName;
 
-
-
 // "Step 3/5 : RUN make" -> step 3 of 5, "RUN make".
 bool ParseStepLine(const std::string& text, int* step, int* total, std::string* instruction) {
   absl::string_view t = text;
@@ -52,7 +50,6 @@ bool ParseStepLine(const std::string& text, int* step, int* total, std::string* 
   *instruction = std::string(absl::StripTrailingAsciiWhitespace(t.substr(colon + 3)));
   return true;
 }
-
 
 absl::Status ValidateDockerfilePath(const std::string& p) {
   if (p.empty()) return absl::OkStatus();
@@ -74,7 +71,6 @@ absl::Status ValidateDockerfilePath(const std::string& p) {
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace
 
@@ -305,9 +301,6 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   result.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started);
   return result;
 }
-
-
-
 
 absl::StatusOr<std::vector<ImageSummary>> DockerManager::ListImages(const ListImagesRequest& r) {
   nlohmann::json filters = nlohmann::json::object();

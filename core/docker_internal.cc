@@ -47,7 +47,6 @@ std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
   return out;
 }
 
-
 Progress ToProgress(const JsonMessage& m) {
   Progress p;
   p.id = m.id;

@@ -294,12 +294,9 @@ class DockerManager {
                                                        const RegistryAuth& auth,
                                                        AsyncProgressCallback on_progress,
                                                        ProgressEndCallback on_end);
-  absl::StatusOr<std::shared_ptr<AsyncCall>> PullAsync(const std::string& image,
-                                                       const RegistryAuth& auth,
-                                                       const std::string& platform,
-                                                       const Owner& owner,
-                                                       AsyncProgressCallback on_progress,
-                                                       ProgressEndCallback on_end);
+  absl::StatusOr<std::shared_ptr<AsyncCall>> PullAsync(
+      const std::string& image, const RegistryAuth& auth, const std::string& platform,
+      const Owner& owner, AsyncProgressCallback on_progress, ProgressEndCallback on_end);
   // The loop that serves the async calls (started on first use).
   EngineStreamLoop& stream_loop();
 

@@ -113,17 +113,17 @@ absl::StatusOr<EngineRequest> DockerManager::PushRequest(const std::string& imag
   return req;
 }
 
-absl::StatusOr<DockerManager::PreparedPull> DockerManager::PreparePull(
-    const std::string& image, const RegistryAuth& auth, const std::string& platform,
-    const Owner& owner) {
+absl::StatusOr<DockerManager::PreparedPull> DockerManager::PreparePull(const std::string& image,
+                                                                       const RegistryAuth& auth,
+                                                                       const std::string& platform,
+                                                                       const Owner& owner) {
   ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
   if (!platform.empty())
     RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(platform, {{"/", ""}})));
   PreparedPull out;
   // A tag pull re-points the local tag; a digest pull adds no tag.
   if (owner.enforced && ref.digest.empty()) {
-    ASSIGN_OR_RETURN(out.hold,
-                     tags_being_written_.Reserve({ref.FamiliarString()}, owner.identity));
+    ASSIGN_OR_RETURN(out.hold, tags_being_written_.Reserve({ref.FamiliarString()}, owner.identity));
     RETURN_IF_ERROR(CheckTagWritable(*engine_, "image", ref.FamiliarString(), owner,
                                      /*allow_unowned=*/true));
   }

@@ -300,6 +300,15 @@ std::vector<std::string> EngineWords(const std::string& rest, char escape) {
   char quote = 0;
   bool blank_ok = false;
   size_t w = 1;
+  // An escape keeps itself and the (possibly multi-byte) character after it.
+  const auto take_escaped = [&](const std::string& escape_char, size_t& pos) {
+    word += escape_char;
+    ++pos;
+    size_t next = 1;
+    UnicodeSpaceAt(rest, pos, &next);
+    word += rest.substr(pos, next);
+    w = next;
+  };
   for (size_t pos = 0; pos <= rest.size(); pos += w) {
     w = 1;
     bool space = false;
@@ -329,12 +338,7 @@ std::vector<std::string> EngineWords(const std::string& rest, char escape) {
       }
       if (ch.size() == 1 && ch[0] == escape) {
         if (pos + 1 == rest.size()) continue;
-        word += ch;
-        ++pos;
-        size_t w2 = 1;
-        UnicodeSpaceAt(rest, pos, &w2);
-        word += rest.substr(pos, w2);
-        w = w2;
+        take_escaped(ch, pos);
         continue;
       }
       word += ch;
@@ -346,12 +350,7 @@ std::vector<std::string> EngineWords(const std::string& rest, char escape) {
         phase = kWord;
         continue;
       }
-      word += ch;
-      ++pos;
-      size_t w2 = 1;
-      UnicodeSpaceAt(rest, pos, &w2);
-      word += rest.substr(pos, w2);
-      w = w2;
+      take_escaped(ch, pos);
       continue;
     }
     word += ch;

@@ -351,9 +351,9 @@ void EngineStreamLoop::Connect(Conn& c) {
     addrinfo* res = nullptr;
     const std::string port = std::to_string(a.port);
     if (::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
-      Fail(c.id, absl::UnavailableError(absl::StrCat("Docker Engine is unreachable at ",
-                                                     a.ToString(), " (cannot resolve ", a.host,
-                                                     ")")));
+      Fail(c.id,
+           absl::UnavailableError(absl::StrCat("Docker Engine is unreachable at ", a.ToString(),
+                                               " (cannot resolve ", a.host, ")")));
       return;
     }
     fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -373,16 +373,15 @@ void EngineStreamLoop::Connect(Conn& c) {
     return;
   }
   // The request, whole.
-  std::string target =
-      c.versioned ? engine_->RequestTarget(c.request) : [&] {
-        std::string t = c.request.path;
-        char sep = '?';
-        for (const auto& [k, v] : c.request.query) {
-          absl::StrAppend(&t, std::string(1, sep), UrlEncode(k), "=", UrlEncode(v));
-          sep = '&';
-        }
-        return t;
-      }();
+  std::string target = c.versioned ? engine_->RequestTarget(c.request) : [&] {
+    std::string t = c.request.path;
+    char sep = '?';
+    for (const auto& [k, v] : c.request.query) {
+      absl::StrAppend(&t, std::string(1, sep), UrlEncode(k), "=", UrlEncode(v));
+      sep = '&';
+    }
+    return t;
+  }();
   c.out = absl::StrCat(c.request.method, " ", target,
                        " HTTP/1.1\r\nHost: docker\r\nUser-Agent: dkd\r\n");
   for (const auto& [k, v] : c.request.headers) absl::StrAppend(&c.out, k, ": ", v, "\r\n");
@@ -393,27 +392,28 @@ void EngineStreamLoop::Connect(Conn& c) {
   absl::StrAppend(&c.out, "Connection: close\r\n\r\n", c.request.body);
   c.phase = rc == 0 ? Conn::Phase::kWriting : Conn::Phase::kConnecting;
   c.last_activity = absl::Now();
-  Watch(c, EPOLLOUT);
+  if (!Watch(c, EPOLLOUT)) return;
   // Connected at once (a unix socket): write now rather than a turn later.
   // `c` may be gone after this.
-  if (rc == 0 && c.watched) OnReady(c, EPOLLOUT);
+  if (rc == 0) OnReady(c, EPOLLOUT);
 }
 
-void EngineStreamLoop::Watch(Conn& c, uint32_t events) {
+bool EngineStreamLoop::Watch(Conn& c, uint32_t events) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = c.id;
   if (events == 0) {
     if (c.watched) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
     c.watched = false;
-    return;
+    return true;
   }
   if (::epoll_ctl(epoll_fd_, c.watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c.fd, &ev) != 0) {
     const int err = errno;
     Fail(c.id, absl::InternalError(absl::StrCat("epoll_ctl: ", std::strerror(err))));
-    return;
+    return false;  // `c` is gone.
   }
   c.watched = true;
+  return true;
 }
 
 void EngineStreamLoop::OnReady(Conn& c, uint32_t events) {
@@ -440,8 +440,8 @@ void EngineStreamLoop::OnReady(Conn& c, uint32_t events) {
       if (n < 0) {
         const int err = errno;
         engine_->ForgetApiVersion();
-        Fail(id, absl::UnavailableError(absl::StrCat("connection to the Docker Engine failed: ",
-                                                     std::strerror(err))));
+        Fail(id, absl::UnavailableError(
+                     absl::StrCat("connection to the Docker Engine failed: ", std::strerror(err))));
         return;
       }
       c.out_off += static_cast<size_t>(n);
@@ -462,18 +462,17 @@ void EngineStreamLoop::OnReady(Conn& c, uint32_t events) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
-      Fail(id, absl::UnavailableError(absl::StrCat("connection to the Docker Engine failed: ",
-                                                   std::strerror(err))));
+      Fail(id, absl::UnavailableError(
+                   absl::StrCat("connection to the Docker Engine failed: ", std::strerror(err))));
       return;
     }
     c.last_activity = absl::Now();
     if (n == 0) {
       absl::Status s = c.reader.AtEof();
       if (!s.ok()) {
-        Fail(id, absl::UnavailableError(absl::StrCat("the Docker Engine at ",
-                                                     engine_->address().ToString(), " ",
-                                                     s.message(), " (", c.request.method, " ",
-                                                     c.request.path, ")")));
+        Fail(id, absl::UnavailableError(
+                     absl::StrCat("the Docker Engine at ", engine_->address().ToString(), " ",
+                                  s.message(), " (", c.request.method, " ", c.request.path, ")")));
         return;
       }
       End(id, absl::OkStatus());
@@ -552,11 +551,11 @@ void EngineStreamLoop::ExpireIdle() {
     if (c->paused || c->phase == Conn::Phase::kWaitVersion) continue;
     if (now - c->last_activity < c->timeout) continue;
     expired.emplace_back(
-        id, absl::UnavailableError(absl::StrCat(
-                "the Docker Engine at ", engine_->address().ToString(), " did not answer in ",
-                Seconds(c->timeout), " s (", c->request.method, " ", c->request.path,
-                c->head_seen ? ", mid-response" : "",
-                "); it may be hung or overloaded (engine_response_timeout_seconds)")));
+        id, absl::UnavailableError(
+                absl::StrCat("the Docker Engine at ", engine_->address().ToString(),
+                             " did not answer in ", Seconds(c->timeout), " s (", c->request.method,
+                             " ", c->request.path, c->head_seen ? ", mid-response" : "",
+                             "); it may be hung or overloaded (engine_response_timeout_seconds)")));
   }
   for (auto& [id, s] : expired) End(id, std::move(s));
 }

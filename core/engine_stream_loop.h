@@ -94,7 +94,8 @@ class EngineStreamLoop {
   void OnReady(Conn& c, uint32_t events);
   void Fail(Id id, absl::Status status);
   void End(Id id, absl::Status status);
-  void Watch(Conn& c, uint32_t events);
+  // False when it failed and ended `c` (which is then gone).
+  bool Watch(Conn& c, uint32_t events);
   void ExpireIdle();
   void StartBlocking(std::unique_ptr<Conn> conn);
 

@@ -48,7 +48,16 @@ class HttpResponseReader {
   bool complete() const { return state_ == State::kDone; }
 
  private:
-  enum class State { kHead, kFixed, kChunkSize, kChunkData, kChunkDataEnd, kTrailer, kToEof, kDone };
+  enum class State {
+    kHead,
+    kFixed,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailer,
+    kToEof,
+    kDone
+  };
   absl::Status ParseHead(absl::string_view head);
 
   const bool no_body_;

@@ -133,9 +133,7 @@ class BuildReactor final
       return true;
     }
     bool Read(BuildImageRequest* msg) override { return r_->ReadBlocking(msg); }
-    bool Write(const BuildEvent& msg, grpc::WriteOptions) override {
-      return r_->PushAndWait(msg);
-    }
+    bool Write(const BuildEvent& msg, grpc::WriteOptions) override { return r_->PushAndWait(msg); }
 
    private:
     BuildReactor* const r_;

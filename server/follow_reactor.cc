@@ -21,7 +21,8 @@ template <typename Out, typename Start>
 grpc::ServerWriteReactor<Out>* Serve(Gatekeeper* gatekeeper, grpc::CallbackServerContext* context,
                                      const char* method, const std::string& target,
                                      bool end_at_shutdown, Start start) {
-  auto* r = new FollowReactor<Out>(gatekeeper, context, absl::StrCat("/dkd.v1.DockerManager/", method));
+  auto* r =
+      new FollowReactor<Out>(gatekeeper, context, absl::StrCat("/dkd.v1.DockerManager/", method));
   if (r->Admit(target, end_at_shutdown)) {
     absl::StatusOr<std::shared_ptr<core::AsyncCall>> engine = start(r);
     if (engine.ok()) {
@@ -100,13 +101,11 @@ grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPullImage(
       [&](FollowReactor<dkd::v1::ProgressEvent>* r) {
         const GuardedCall& call = r->call();
         // Without ownership nothing is checked (core/ownership.h).
-        const core::Owner owner =
-            call.settings().ownership
-                ? core::Owner{call.caller().identity, !call.sees_everything()}
-                : core::Owner{};
-        return manager->PullAsync(request->image(), FromProto(request->auth()),
-                                  request->platform(), owner, Pusher(r),
-                                  [r](absl::StatusOr<core::Progress> last) {
+        const core::Owner owner = call.settings().ownership
+                                      ? core::Owner{call.caller().identity, !call.sees_everything()}
+                                      : core::Owner{};
+        return manager->PullAsync(request->image(), FromProto(request->auth()), request->platform(),
+                                  owner, Pusher(r), [r](absl::StatusOr<core::Progress> last) {
                                     // The final event names what was pulled.
                                     if (last.ok()) Pusher(r)(*last);
                                     r->EngineEnded(last.status());

@@ -5,9 +5,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/build_reactor.h"
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
-#include "server/build_reactor.h"
 #include "server/follow_reactor.h"
 #include "server/status_map.h"
 #include "server/wait_reactor.h"

@@ -12,9 +12,8 @@
 // a slot), the build context limit, and streams that end with UNAVAILABLE
 // "dkd is shutting down" when dkd stops. WaitContainer (from a
 // ContainerWaiter), ContainerLogs, StreamEvents, PushImage and PullImage
-// (server/follow_reactor.h) and BuildImage (server/build_reactor.h) are served with gRPC's callback API, so a waiting or following call holds
-// no thread.
-// Thread-safe.
+// (server/follow_reactor.h) and BuildImage (server/build_reactor.h) are served with gRPC's callback
+// API, so a waiting or following call holds no thread. Thread-safe.
 #pragma once
 
 #include <memory>
@@ -36,12 +35,12 @@ using core::kOwnerLabel;
 
 class GuardedDockerManager final
     : public dkd::v1::DockerManager::WithCallbackMethod_BuildImage<
-      dkd::v1::DockerManager::WithCallbackMethod_PushImage<
-          dkd::v1::DockerManager::WithCallbackMethod_PullImage<
-              dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
-                  dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
-                      dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
-                          dkd::v1::DockerManager::Service>>>>>> {
+          dkd::v1::DockerManager::WithCallbackMethod_PushImage<
+              dkd::v1::DockerManager::WithCallbackMethod_PullImage<
+                  dkd::v1::DockerManager::WithCallbackMethod_ContainerLogs<
+                      dkd::v1::DockerManager::WithCallbackMethod_StreamEvents<
+                          dkd::v1::DockerManager::WithCallbackMethod_WaitContainer<
+                              dkd::v1::DockerManager::Service>>>>>> {
  public:
   GuardedDockerManager(DockerManagerService* inner, std::shared_ptr<core::DockerManager> manager,
                        Gatekeeper* gatekeeper);

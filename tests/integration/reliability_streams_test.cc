@@ -43,7 +43,6 @@ int OpenFds(pid_t pid) {
   return n - 2;
 }
 
-
 // Many server streams read on one completion queue and one thread.
 class AsyncFollowers {
  public:
@@ -90,7 +89,9 @@ class AsyncFollowers {
 
  private:
   enum Op { kStarted = 0, kRead = 1, kFinished = 2 };
-  static void* Tag(int i, Op op) { return reinterpret_cast<void*>(static_cast<intptr_t>(i * 4 + op)); }
+  static void* Tag(int i, Op op) {
+    return reinterpret_cast<void*>(static_cast<intptr_t>(i * 4 + op));
+  }
 
   void Drive() {
     void* tag;
@@ -127,10 +128,8 @@ class AsyncFollowers {
   std::thread thread_;
 };
 
-
 // Distinct channel arguments give each stub its own connection.
-std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> Stubs(const std::string& target,
-                                                                 int n) {
+std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> Stubs(const std::string& target, int n) {
   std::vector<std::unique_ptr<dkd::v1::DockerManager::Stub>> stubs;
   for (int i = 0; i < n; ++i) {
     grpc::ChannelArguments args;
@@ -156,19 +155,18 @@ TEST(StreamThreadsTest, ThousandFollowedLogsAndThreeHundredWaitsHoldUnder64Threa
                                  "i=$((i+1)); sleep 1; done"});
   ASSERT_FALSE(id.empty());
   auto stubs = Stubs((*d)->unix_target(), 10);
-  ASSERT_TRUE(CallByName(PlainChannel((*d)->unix_target()), "/dkd.v1.DockerManager/Ping", token)
-                  .ok());
+  ASSERT_TRUE(
+      CallByName(PlainChannel((*d)->unix_target()), "/dkd.v1.DockerManager/Ping", token).ok());
   const long threads_before = ProcStatus(pid, "Threads");
   const int fds_before = OpenFds(pid);
   {
     AsyncFollowers follows(stubs, id, token, 1000);
     // Every stream is live: each gets a line printed after it opened.
     ASSERT_TRUE(WaitFor([&] { return follows.WithEntries(1) == 1000; }, std::chrono::seconds(90)))
-        << follows.WithEntries(1) << " of 1000 streams got a line; " << follows.Done()
-        << " ended";
+        << follows.WithEntries(1) << " of 1000 streams got a line; " << follows.Done() << " ended";
     const int first = follows.streams()[0]->entries.load();
-    ASSERT_TRUE(WaitFor([&] { return follows.WithEntries(first + 2) == 1000; },
-                        std::chrono::seconds(60)))
+    ASSERT_TRUE(
+        WaitFor([&] { return follows.WithEntries(first + 2) == 1000; }, std::chrono::seconds(60)))
         << follows.WithEntries(first + 2) << " of 1000 streams kept receiving";
     AsyncWaits waits(stubs[0].get(), id, token, 300);
     ASSERT_TRUE(WaitFor([&] { return WaitsRegistered(**d) >= 300; }, std::chrono::seconds(60)))
@@ -177,11 +175,13 @@ TEST(StreamThreadsTest, ThousandFollowedLogsAndThreeHundredWaitsHoldUnder64Threa
     const int fds = OpenFds(pid);
     const long rss_kib = ProcStatus(pid, "VmRSS");
     ::testing::Test::RecordProperty("dkd_threads_before", static_cast<int>(threads_before));
-    ::testing::Test::RecordProperty("dkd_threads_1000_follows_300_waits", static_cast<int>(threads));
+    ::testing::Test::RecordProperty("dkd_threads_1000_follows_300_waits",
+                                    static_cast<int>(threads));
     ::testing::Test::RecordProperty("dkd_fds", fds);
     ::testing::Test::RecordProperty("dkd_rss_kib", static_cast<int>(rss_kib));
-    std::printf("dkd: threads %ld -> %ld, fds %d -> %d, VmRSS %ld KiB at 1000 follows + 300 waits\n",
-                threads_before, threads, fds_before, fds, rss_kib);
+    std::printf(
+        "dkd: threads %ld -> %ld, fds %d -> %d, VmRSS %ld KiB at 1000 follows + 300 waits\n",
+        threads_before, threads, fds_before, fds, rss_kib);
     EXPECT_LT(threads, 64) << "threads before: " << threads_before;
     EXPECT_EQ(follows.Done(), 0);
 

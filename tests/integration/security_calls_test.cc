@@ -138,7 +138,6 @@ bool WaitFor(const std::function<bool()>& cond) {
   return cond();
 }
 
-
 // A container that exits with 7 when stopped.
 std::string StartStoppable(const std::string& base, const std::string& label) {
   CommandResult r =
@@ -147,7 +146,6 @@ std::string StartStoppable(const std::string& base, const std::string& label) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out.substr(0, r.out.find('\n'));
 }
-
 
 TEST(WaitContainerTest, ThreeHundredWaitsHoldNoThreadsAndTheCapStopsOneIdentityOnly) {
   const std::string base = FixtureEnv("DKD_TEST_BASE_IMAGE");

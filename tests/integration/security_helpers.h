@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>

@@ -263,6 +263,59 @@ TEST(OwnershipTest, IdentitiesSeeStopAndRemoveOnlyTheirOwnContainers) {
     dkd::v1::ContainerDetails resp;
     EXPECT_EQ(stub->InspectContainer(&ctx, req, &resp).error_code(), StatusCode::NOT_FOUND);
   }
+  // Logs: another identity's container is absent under every spelling of it,
+  // followed or not; its owner and an admin read it.
+  auto logs = [&](const std::string& who, const std::string& ref, bool follow) {
+    grpc::ClientContext ctx;
+    as(&ctx, who);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    dkd::v1::ContainerLogsRequest req;
+    req.set_id(ref);
+    req.set_follow(follow);
+    auto reader = stub->ContainerLogs(&ctx, req);
+    dkd::v1::LogEntry e;
+    while (reader->Read(&e)) {
+    }
+    return reader->Finish().error_code();
+  };
+  for (const std::string& ref : {id, id.substr(0, 12), created.name(), "/" + created.name()}) {
+    for (bool follow : {false, true}) {
+      EXPECT_EQ(logs("bob", ref, follow), StatusCode::NOT_FOUND) << ref << " follow=" << follow;
+    }
+  }
+  EXPECT_EQ(logs("alice", created.name(), false), StatusCode::OK);
+  EXPECT_EQ(logs("boss", id, false), StatusCode::OK);
+  // A container nobody owns (made on the engine directly) is hidden as well.
+  const std::string unowned =
+      Docker({"create", "--label", absl::StrCat("dkd.test.unowned=", getpid()), base, "true"});
+  ASSERT_FALSE(unowned.empty());
+  EXPECT_EQ(logs("bob", unowned, false), StatusCode::NOT_FOUND);
+  EXPECT_EQ(logs("boss", unowned, false), StatusCode::OK);
+  RunCommand({"docker", "-H", TestEngineHost(), "rm", "-f", unowned});
+  // Events: the past minute replayed; bob sees none of alice's container's,
+  // even when he asks for it by id.
+  auto events_of = [&](const std::string& who, std::vector<std::string> filters) {
+    grpc::ClientContext ctx;
+    as(&ctx, who);
+    dkd::v1::StreamEventsRequest req;
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    req.set_since(now - 60);
+    req.set_until(now + 1);
+    for (auto& f : filters) req.add_filters(f);
+    auto reader = stub->StreamEvents(&ctx, req);
+    int seen = 0;
+    dkd::v1::EngineEvent e;
+    while (reader->Read(&e)) seen += e.actor_id() == id;
+    EXPECT_TRUE(reader->Finish().ok()) << who;
+    return seen;
+  };
+  EXPECT_GT(events_of("alice", {}), 0);
+  EXPECT_EQ(events_of("bob", {}), 0);
+  EXPECT_EQ(events_of("bob", {"container=" + id}), 0);
+  EXPECT_EQ(events_of("bob", {"label=dkd.owner=alice"}), 0);
+  EXPECT_GT(events_of("boss", {"container=" + id}), 0);
   {
     grpc::ClientContext ctx;
     as(&ctx, "bob");

@@ -367,9 +367,9 @@ TEST(EngineStreamLoopTest, AsyncCallCancelsWhicheverRequestIsCurrent) {
 TEST(EngineStreamLoopTest, OverTlsTheSameContractHoldsOnAThreadPerRequest) {
   char tmpl[] = "/tmp/dkdtls.XXXXXX";
   const std::string dir = mkdtemp(tmpl);
-  const std::string cmd = absl::StrCat(
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout ", dir,
-      "/key.pem -out ", dir, "/cert.pem 2>/dev/null");
+  const std::string cmd =
+      absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout ",
+                   dir, "/key.pem -out ", dir, "/cert.pem 2>/dev/null");
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   httplib::SSLServer server((dir + "/cert.pem").c_str(), (dir + "/key.pem").c_str());
   ASSERT_TRUE(server.is_valid());

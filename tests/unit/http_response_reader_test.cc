@@ -56,8 +56,8 @@ TEST(HttpResponseReaderTest, ContentLengthToEofAndBodylessAnswers) {
   EXPECT_TRUE(no_content.complete);
   EXPECT_EQ(no_content.body, "");
 
-  Parsed cont = Parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
-                      5, false);
+  Parsed cont = Parse(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 5, false);
   EXPECT_EQ(cont.code, 201);
   EXPECT_EQ(cont.body, "ok");
 
