@@ -3,10 +3,10 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "core/build_generator.h"
-#include "core/dockerfile_linter.h"
-#include "core/dockerfile_optimizer.h"
-#include "core/dockerfile_parser.h"
+#include "core/buildgen/build_generator.h"
+#include "core/buildgen/dockerfile_linter.h"
+#include "core/buildgen/dockerfile_optimizer.h"
+#include "core/buildgen/dockerfile_parser.h"
 
 namespace dkd::core {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "core/context_tar.h"
+#include "core/context/context_tar.h"
 
 namespace dkd::client {
 

@@ -6,7 +6,7 @@
 #include "client/cli_flags.h"
 #include "client/cli_util.h"
 #include "client/dkctl_commands.h"
-#include "core/validation.h"
+#include "core/base/validation.h"
 
 namespace dkd::client {
 namespace {

@@ -19,7 +19,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 bool IsDaemonUnavailable(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kUnavailable) return false;
   // Every engine-side UNAVAILABLE dkd sends names the Docker Engine
-  // (core/engine_client.cc); a shutdown says so.
+  // (core/engine/engine_client.cc); a shutdown says so.
   return absl::StrContains(status.message(), "Docker Engine") ||
          absl::StrContains(status.message(), "dkd is shutting down");
 }

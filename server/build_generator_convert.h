@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "core/build_generator.h"
-#include "core/build_types.h"
-#include "core/dockerfile_linter.h"
+#include "core/buildgen/build_generator.h"
+#include "core/buildgen/build_types.h"
+#include "core/buildgen/dockerfile_linter.h"
 #include "dkd/v1/build_generator.pb.h"
 
 namespace dkd::server {

@@ -3,8 +3,8 @@
 #include <string>
 #include <utility>
 
-#include "core/dockerfile_linter.h"
-#include "core/dockerfile_optimizer.h"
+#include "core/buildgen/dockerfile_linter.h"
+#include "core/buildgen/dockerfile_optimizer.h"
 #include "server/build_generator_convert.h"
 #include "server/status_map.h"
 

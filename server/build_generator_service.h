@@ -7,7 +7,7 @@
 // engine is down. Stateless and thread-safe.
 #pragma once
 
-#include "core/build_generator.h"
+#include "core/buildgen/build_generator.h"
 #include "dkd/v1/build_generator.grpc.pb.h"
 
 namespace dkd::server {

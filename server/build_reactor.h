@@ -15,14 +15,14 @@
 
 #include <functional>
 
-#include "core/ownership.h"
+#include "core/policy/ownership.h"
 #include "dkd/v1/docker_manager.pb.h"
 #include "server/docker_manager_service.h"
 #include "server/gatekeeper.h"
 
 namespace dkd::server {
 
-// `owner_of` gives the Owner builds act for (core/ownership.h).
+// `owner_of` gives the Owner builds act for (core/policy/ownership.h).
 grpc::ServerBidiReactor<dkd::v1::BuildImageRequest, dkd::v1::BuildEvent>* StartBuildImage(
     Gatekeeper* gatekeeper, DockerManagerService* inner, grpc::CallbackServerContext* context,
     std::function<core::Owner(const GuardedCall&)> owner_of);

@@ -8,7 +8,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/synchronization/mutex.h"
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 
 namespace dkd::server {
 

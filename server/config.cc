@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/engine_address.h"
-#include "core/status_macros.h"
+#include "core/base/status_macros.h"
+#include "core/engine/engine_address.h"
 #include "server/local_token.h"
 
 namespace dkd::server {

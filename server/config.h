@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/run_policy.h"
+#include "core/policy/run_policy.h"
 #include "nlohmann/json.hpp"
 
 namespace dkd::server {
@@ -103,7 +103,7 @@ struct DaemonConfig {
   std::string log_format = "text";
   absl::Duration health_interval = absl::Seconds(2);
   // Inactivity bound of engine calls that should answer promptly, and of the
-  // health ping (core/engine_client.h).
+  // health ping (core/engine/engine_client.h).
   absl::Duration engine_response_timeout = absl::Seconds(10);
   // Where dkd keeps its small state (step containers of interrupted builds);
   // "" = the unix socket's directory, or nothing persisted without one.

@@ -23,8 +23,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/docker_manager.h"
-#include "core/engine_client.h"
+#include "core/docker/docker_manager.h"
+#include "core/engine/engine_client.h"
 
 namespace dkd::server {
 

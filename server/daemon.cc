@@ -7,8 +7,8 @@
 #include <chrono>
 #include <utility>
 
-#include "core/fd_limit.h"
-#include "core/image_optimizer.h"
+#include "core/base/fd_limit.h"
+#include "core/image/image_optimizer.h"
 #include "server/build_interceptor.h"
 #include "server/daemon_setup.h"
 #include "server/local_token.h"

@@ -12,8 +12,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/engine_address.h"
-#include "core/run_policy.h"
+#include "core/engine/engine_address.h"
+#include "core/policy/run_policy.h"
 #include "server/config.h"
 #include "server/listen_address.h"
 

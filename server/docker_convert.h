@@ -1,7 +1,7 @@
 // Conversions between dkd.v1 DockerManager messages and core types. Pure.
 #pragma once
 
-#include "core/docker_manager.h"
+#include "core/docker/docker_manager.h"
 #include "dkd/v1/docker_manager.pb.h"
 
 namespace dkd::server {

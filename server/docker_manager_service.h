@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "core/docker_manager.h"
+#include "core/docker/docker_manager.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
 
 namespace dkd::server {
@@ -46,7 +46,7 @@ class DockerManagerService final : public dkd::v1::DockerManager::Service {
                            dkd::v1::RemoveImageResponse* response) override;
 
   // The calls that create or overwrite engine objects, on behalf of `owner`
-  // (core/ownership.h); the overrides above act for no one. BuildImageAs
+  // (core/policy/ownership.h); the overrides above act for no one. BuildImageAs
   // takes the spec already read by ReadBuildSpec, reads the context and
   // applies limits.max_context_bytes (0 = none), counted by the core on the
   // decompressed canonical tar the engine receives.

@@ -20,7 +20,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 
 namespace dkd::server {
 

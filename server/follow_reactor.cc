@@ -100,7 +100,7 @@ grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPullImage(
       gatekeeper, context, "PullImage", request->image(), /*end_at_shutdown=*/false,
       [&](FollowReactor<dkd::v1::ProgressEvent>* r) {
         const GuardedCall& call = r->call();
-        // Without ownership nothing is checked (core/ownership.h).
+        // Without ownership nothing is checked (core/policy/ownership.h).
         const core::Owner owner = call.settings().ownership
                                       ? core::Owner{call.caller().identity, !call.sees_everything()}
                                       : core::Owner{};

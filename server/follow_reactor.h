@@ -3,7 +3,7 @@
 //
 // A followed stream waits on the engine for as long as the client likes. Each
 // call here is a write reactor fed by core::DockerManager's async streams
-// (core/engine_stream_loop.h), so an open stream holds no thread: 1,000
+// (core/engine/engine_stream_loop.h), so an open stream holds no thread: 1,000
 // follows cost descriptors and a little memory, not 2,000 threads. Pushes and
 // pulls are the same: the engine streams their progress while it transfers.
 //
@@ -19,7 +19,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
-#include "core/docker_manager.h"
+#include "core/docker/docker_manager.h"
 #include "dkd/v1/docker_manager.pb.h"
 #include "server/gatekeeper.h"
 
@@ -40,7 +40,7 @@ grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPushImage(
     const dkd::v1::PushImageRequest* request);
 
 // Under ownership, a caller without admin may not re-point a tag another
-// identity owns (core/ownership.h).
+// identity owns (core/policy/ownership.h).
 grpc::ServerWriteReactor<dkd::v1::ProgressEvent>* StartPullImage(
     Gatekeeper* gatekeeper, core::DockerManager* manager, grpc::CallbackServerContext* context,
     const dkd::v1::PullImageRequest* request);

@@ -24,7 +24,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 #include "server/audit.h"
 #include "server/auth.h"
 #include "server/config.h"

@@ -18,7 +18,7 @@
 
 #include <memory>
 
-#include "core/docker_manager.h"
+#include "core/docker/docker_manager.h"
 #include "dkd/v1/build_generator.grpc.pb.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
 #include "dkd/v1/image_optimizer.grpc.pb.h"
@@ -90,7 +90,7 @@ class GuardedDockerManager final
   // OK when the caller may act on container `id`; NOT_FOUND when ownership
   // hides it from the caller.
   grpc::Status CheckOwner(const GuardedCall& call, const std::string& id);
-  // The caller as the owner of what it creates (core/ownership.h).
+  // The caller as the owner of what it creates (core/policy/ownership.h).
   static core::Owner OwnerOf(const GuardedCall& call);
 
   DockerManagerService* inner_;

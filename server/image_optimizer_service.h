@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "core/image_optimizer.h"
+#include "core/image/image_optimizer.h"
 #include "dkd/v1/image_optimizer.grpc.pb.h"
 
 namespace dkd::server {

@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "core/engine_stream_loop.h"
+#include "core/engine/engine_stream_loop.h"
 #include "server/gatekeeper.h"
 #include "server/status_map.h"
 

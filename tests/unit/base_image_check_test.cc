@@ -1,4 +1,4 @@
-#include "core/base_image_check.h"
+#include "core/policy/base_image_check.h"
 
 #include <gtest/gtest.h>
 

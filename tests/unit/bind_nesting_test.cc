@@ -1,4 +1,4 @@
-#include "core/bind_nesting.h"
+#include "core/policy/bind_nesting.h"
 
 #include <gtest/gtest.h>
 

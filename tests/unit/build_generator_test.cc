@@ -1,4 +1,4 @@
-#include "core/build_generator.h"
+#include "core/buildgen/build_generator.h"
 
 #include <unistd.h>
 
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/dockerfile_linter.h"
-#include "core/dockerfile_parser.h"
+#include "core/buildgen/dockerfile_linter.h"
+#include "core/buildgen/dockerfile_parser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,7 +1,7 @@
 // BuildLeftovers against a local test engine holding containers: step
 // containers of builds the engine died under are removed; containers that
 // build output merely names are not.
-#include "core/build_leftovers.h"
+#include "core/docker/build_leftovers.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/unit/fake_engine.h"

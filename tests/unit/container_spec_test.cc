@@ -1,4 +1,4 @@
-#include "core/container_spec.h"
+#include "core/docker/container_spec.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <set>
 
 #include "absl/strings/escaping.h"
-#include "core/registry_auth.h"
+#include "core/engine/registry_auth.h"
 
 namespace dkd::core {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/context_canon.h"
+#include "core/context/context_canon.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "core/context_path.h"
+#include "core/context/context_path.h"
 
 #include <stdlib.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "core/context_tar.h"
+#include "core/context/context_tar.h"
 
 #include <archive.h>
 #include <archive_entry.h>

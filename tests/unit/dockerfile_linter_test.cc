@@ -1,4 +1,4 @@
-#include "core/dockerfile_linter.h"
+#include "core/buildgen/dockerfile_linter.h"
 
 #include <string>
 #include <vector>

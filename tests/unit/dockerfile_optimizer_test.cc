@@ -1,8 +1,8 @@
-#include "core/dockerfile_optimizer.h"
+#include "core/buildgen/dockerfile_optimizer.h"
 
 #include <string>
 
-#include "core/dockerfile_parser.h"
+#include "core/buildgen/dockerfile_parser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

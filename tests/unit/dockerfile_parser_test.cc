@@ -1,4 +1,4 @@
-#include "core/dockerfile_parser.h"
+#include "core/buildgen/dockerfile_parser.h"
 
 #include <string>
 

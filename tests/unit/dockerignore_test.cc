@@ -1,4 +1,4 @@
-#include "core/dockerignore.h"
+#include "core/context/dockerignore.h"
 
 #include <string>
 #include <vector>

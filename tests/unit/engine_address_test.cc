@@ -1,4 +1,4 @@
-#include "core/engine_address.h"
+#include "core/engine/engine_address.h"
 
 #include <gtest/gtest.h>
 

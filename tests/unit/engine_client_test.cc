@@ -1,6 +1,6 @@
 // EngineClient against a local test engine (tests/unit/fake_engine.h): the
 // inactivity bound, and descriptor exhaustion told apart from a dead engine.
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/fd_limit.h"
+#include "core/base/fd_limit.h"
 #include "gtest/gtest.h"
 #include "tests/unit/fake_engine.h"
 

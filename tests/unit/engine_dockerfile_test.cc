@@ -1,4 +1,4 @@
-#include "core/engine_dockerfile.h"
+#include "core/policy/engine_dockerfile.h"
 
 #include <gtest/gtest.h>
 

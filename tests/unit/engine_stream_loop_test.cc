@@ -1,4 +1,4 @@
-#include "core/engine_stream_loop.h"
+#include "core/engine/engine_stream_loop.h"
 
 #include <signal.h>
 #include <sys/socket.h>

@@ -1,11 +1,11 @@
-#include "core/engine_streams.h"
+#include "core/engine/engine_streams.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/engine_client.h"
+#include "core/engine/engine_client.h"
 
 namespace dkd::core {
 namespace {

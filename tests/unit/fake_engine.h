@@ -19,7 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "core/engine_address.h"
+#include "core/engine/engine_address.h"
 #include "gtest/gtest.h"
 #include "tests/unit/unix_test_server.h"
 

@@ -1,4 +1,4 @@
-#include "core/http_response_reader.h"
+#include "core/engine/http_response_reader.h"
 
 #include <string>
 

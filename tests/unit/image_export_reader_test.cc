@@ -1,4 +1,4 @@
-#include "core/image_export_reader.h"
+#include "core/image/image_export_reader.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "core/layer_efficiency.h"
+#include "core/image/layer_efficiency.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

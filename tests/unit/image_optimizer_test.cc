@@ -1,4 +1,4 @@
-#include "core/image_optimizer.h"
+#include "core/image/image_optimizer.h"
 
 #include <memory>
 #include <string>
@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "core/build_generator.h"
-#include "core/engine_address.h"
-#include "core/export_stream.h"
-#include "core/image_analysis.h"
-#include "core/image_suggestions.h"
+#include "core/buildgen/build_generator.h"
+#include "core/engine/engine_address.h"
+#include "core/image/export_stream.h"
+#include "core/image/image_analysis.h"
+#include "core/image/image_suggestions.h"
 #include "gtest/gtest.h"
 
 namespace dkd::core {

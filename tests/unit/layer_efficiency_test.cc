@@ -1,4 +1,4 @@
-#include "core/layer_efficiency.h"
+#include "core/image/layer_efficiency.h"
 
 #include <cmath>
 #include <string>

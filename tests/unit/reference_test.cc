@@ -1,4 +1,4 @@
-#include "core/reference.h"
+#include "core/base/reference.h"
 
 #include <string>
 #include <vector>

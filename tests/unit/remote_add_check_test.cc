@@ -1,4 +1,4 @@
-#include "core/remote_add_check.h"
+#include "core/policy/remote_add_check.h"
 
 #include <gtest/gtest.h>
 

@@ -8,16 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "core/base_image_check.h"
-#include "core/context_canon.h"
-#include "core/dockerfile_linter.h"
-#include "core/dockerfile_optimizer.h"
-#include "core/dockerfile_parser.h"
-#include "core/dockerignore.h"
-#include "core/engine_streams.h"
-#include "core/image_export_reader.h"
-#include "core/reference.h"
-#include "core/validation.h"
+#include "core/base/reference.h"
+#include "core/base/validation.h"
+#include "core/buildgen/dockerfile_linter.h"
+#include "core/buildgen/dockerfile_optimizer.h"
+#include "core/buildgen/dockerfile_parser.h"
+#include "core/context/context_canon.h"
+#include "core/context/dockerignore.h"
+#include "core/engine/engine_streams.h"
+#include "core/image/image_export_reader.h"
+#include "core/policy/base_image_check.h"
 
 namespace dkd::core {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/shell_quote.h"
+#include "core/base/shell_quote.h"
 
 #include <cstdio>
 #include <string>

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/engine_address.h"
+#include "core/engine/engine_address.h"
 #include "gtest/gtest.h"
 
 namespace dkd::core::testing {

@@ -1,4 +1,4 @@
-#include "core/validation.h"
+#include "core/base/validation.h"
 
 #include <cstdint>
 #include <string>

@@ -1,0 +1,377 @@
+// DockerManager's image operations: build (streamed or daemon-local context),
+// push, pull, list, inspect, remove.
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "core/base/byte_pipe.h"
+#include "core/base/status_macros.h"
+#include "core/base/validation.h"
+#include "core/context/context_canon.h"
+#include "core/context/context_path.h"
+#include "core/context/context_tar.h"
+#include "core/docker/container_spec.h"
+#include "core/docker/docker_internal.h"
+#include "core/docker/docker_manager.h"
+#include "core/engine/engine_streams.h"
+#include "core/policy/base_image_check.h"
+#include "core/policy/remote_add_check.h"
+#include "spdlog/spdlog.h"
+
+namespace dkd::core {
+namespace {
+
+using internal::JsonMessageStream;
+using internal::ParseImageArg;
+using internal::ToProgress;
+using internal::ValidateSimpleName;
+
+// "Step 3/5 : RUN make" -> step 3 of 5, "RUN make".
+bool ParseStepLine(const std::string& text, int* step, int* total, std::string* instruction) {
+  absl::string_view t = text;
+  if (!absl::ConsumePrefix(&t, "Step ")) return false;
+  const size_t slash = t.find('/');
+  const size_t colon = t.find(" : ");
+  if (slash == absl::string_view::npos || colon == absl::string_view::npos || slash > colon) {
+    return false;
+  }
+  if (!absl::SimpleAtoi(t.substr(0, slash), step) ||
+      !absl::SimpleAtoi(t.substr(slash + 1, colon - slash - 1), total)) {
+    return false;
+  }
+  *instruction = std::string(absl::StripTrailingAsciiWhitespace(t.substr(colon + 3)));
+  return true;
+}
+
+absl::Status ValidateDockerfilePath(const std::string& p) {
+  if (p.empty()) return absl::OkStatus();
+  for (char c : p) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "config.dockerfile_path: must not contain control characters");
+    }
+  }
+  if (p[0] == '/') {
+    return absl::InvalidArgumentError(
+        "config.dockerfile_path: must be relative to the build context");
+  }
+  for (absl::string_view part : absl::StrSplit(p, '/')) {
+    if (part == "..") {
+      return absl::InvalidArgumentError(
+          "config.dockerfile_path: must stay inside the build context (no \"..\")");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
+                                                 const ContextReader& context,
+                                                 const BuildCallback& on_event,
+                                                 CancelToken* cancel) {
+  const auto started = absl::Now();
+  const RunPolicy pol = policy();
+  ASSIGN_OR_RETURN(ImageReference main_ref, ConfigImageReference(r.config));
+  if (!main_ref.digest.empty()) {
+    return absl::InvalidArgumentError(
+        "config.image_name: a build result cannot be named by digest");
+  }
+  std::vector<std::string> tags = {main_ref.FamiliarString()};
+  std::vector<ImageReference> refs = {main_ref};
+  for (size_t i = 0; i < r.extra_tags.size(); ++i) {
+    ASSIGN_OR_RETURN(ImageReference ref,
+                     ParseImageArg(absl::StrCat("extra_tags[", i, "]"), r.extra_tags[i]));
+    if (!ref.digest.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("extra_tags[", i, "]: must be a tag, not a digest"));
+    }
+    tags.push_back(ref.FamiliarString());
+    refs.push_back(ref);
+  }
+  RETURN_IF_ERROR(ValidateDockerfilePath(r.config.dockerfile_path));
+  nlohmann::json build_args = nlohmann::json::object();
+  for (const auto& [k, v] : r.config.build_args) {
+    const std::string field = absl::StrCat("config.build_args[\"", k, "\"]");
+    RETURN_IF_ERROR(ValidateBuildArgKey(field, k));
+    RETURN_IF_ERROR(ValidateEnvValue(field, v));
+    build_args[k] = v;
+  }
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [k, v] : r.config.labels) {
+    const std::string field = absl::StrCat("config.labels[\"", k, "\"]");
+    RETURN_IF_ERROR(ValidateLabelKey(field, k));
+    RETURN_IF_ERROR(ValidateLabelValue(field, v));
+    labels[k] = v;
+  }
+  RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
+  // The owner label is dkd's: build labels are applied after the Dockerfile's.
+  if (r.owner.identity.empty()) {
+    labels.erase(kOwnerLabel);
+  } else {
+    labels[kOwnerLabel] = r.owner.identity;
+  }
+  std::unique_ptr<TagReservations::Hold> tag_hold;
+  if (r.owner.enforced) {
+    ASSIGN_OR_RETURN(tag_hold, tags_being_written_.Reserve(tags, r.owner.identity));
+    for (size_t i = 0; i < tags.size(); ++i) {
+      RETURN_IF_ERROR(CheckTagWritable(
+          *engine_, i == 0 ? "config.image_name" : absl::StrCat("extra_tags[", i - 1, "]"), tags[i],
+          r.owner, /*allow_unowned=*/false));
+    }
+  }
+  if (r.push) {
+    for (const auto& ref : refs) {
+      RETURN_IF_ERROR(
+          CheckRegistryAllowed(pol.push_registries, ref.domain, "push", "push.registries"));
+    }
+  }
+
+  // Daemon-local context: pack it here, streaming through a bounded pipe.
+  std::string daemon_dir;
+  if (r.daemon_path) {
+    auto dir = ResolveContextDirectory(r.config.build_context, pol.context_roots);
+    if (!dir.ok()) {
+      return absl::Status(dir.status().code(),
+                          absl::StrCat("config.build_context: ", dir.status().message()));
+    }
+    daemon_dir = *dir;
+  }
+  BytePipe pipe;
+  std::thread packer;
+  ContextReader reader = context;
+  if (r.daemon_path) {
+    ContextPackOptions opts;
+    if (!r.config.dockerfile_path.empty()) opts.dockerfile = r.config.dockerfile_path;
+    ASSIGN_OR_RETURN(ContextPacker p, ContextPacker::Create(daemon_dir, opts));
+    packer = std::thread([&pipe, p = std::move(p)] {
+      auto stats = p.Pack([&pipe](const char* d, size_t n) { return pipe.Write(d, n); });
+      pipe.CloseWrite(stats.ok() ? absl::OkStatus() : stats.status());
+    });
+    reader = [&pipe](char* buf, size_t n) { return pipe.Read(buf, n); };
+  }
+  auto join_packer = [&] {
+    if (packer.joinable()) {
+      pipe.CloseRead();
+      packer.join();
+    }
+  };
+
+  EngineRequest req;
+  req.method = "POST";
+  req.path = "/build";
+  for (const auto& t : tags) req.query.emplace_back("t", t);
+  if (!build_args.empty()) req.query.emplace_back("buildargs", build_args.dump());
+  if (!labels.empty()) req.query.emplace_back("labels", labels.dump());
+  if (!r.target.empty()) req.query.emplace_back("target", r.target);
+  if (r.no_cache) req.query.emplace_back("nocache", "1");
+  if (r.pull) req.query.emplace_back("pull", "1");
+  req.query.emplace_back("rm", "1");
+  req.query.emplace_back("forcerm", "1");
+  req.headers.emplace_back("X-Registry-Config",
+                           EncodeRegistryConfigHeader(r.auth, main_ref.domain));
+  req.content_type = "application/x-tar";
+  req.read_timeout = absl::Hours(24);
+  // The engine gets the canonical re-serialization of the context, never the
+  // caller's bytes: the Dockerfile checked below is the one it will read,
+  // and the limit counts what it unpacks. The classic builder runs it
+  // (POST /build without version=2).
+  CanonicalContextOptions canon_opts;
+  canon_opts.dockerfile = r.config.dockerfile_path;
+  canon_opts.max_bytes = r.max_context_bytes;
+  // BuildResult.context_bytes: what the client sent (0 for daemon-local).
+  int64_t received = 0;
+  auto counted = [&reader, &received](char* buf, size_t n) -> absl::StatusOr<size_t> {
+    auto got = reader(buf, n);
+    if (got.ok()) received += static_cast<int64_t>(*got);
+    return got;
+  };
+  // With pull on, the engine re-pulls every image the build reaches, which
+  // re-points those tags: an enforced owner may not move another identity's.
+  std::vector<std::unique_ptr<TagReservations::Hold>> base_holds;
+  CanonicalContext canon(counted, canon_opts, [&](const std::string&, const std::string& text) {
+    if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
+    RETURN_IF_ERROR(
+        CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic));
+    if (!r.owner.enforced || !r.pull) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::vector<ReachableImage> images,
+                     ReachableImages(text, r.config.build_args, BuilderKind::kClassic));
+    for (const ReachableImage& image : images) {
+      if (image.image == "scratch") continue;
+      auto ref = ParseImageArg("Dockerfile", image.image);
+      if (!ref.ok() || !ref->digest.empty()) continue;  // A digest pull moves no tag.
+      const std::string tag = ref->FamiliarString();
+      ASSIGN_OR_RETURN(auto hold, tags_being_written_.Reserve({tag}, r.owner.identity));
+      base_holds.push_back(std::move(hold));
+      absl::Status writable =
+          CheckTagWritable(*engine_, image.where, tag, r.owner, /*allow_unowned=*/true);
+      if (writable.code() == absl::StatusCode::kPermissionDenied) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "ownership: ", image.where, " ", image.image, " (line ", image.line,
+            "): pulling it would re-point a tag another identity built (ownership.enabled); "
+            "build with pull off (dkctl build --pull=false) to use the local image"));
+      }
+      RETURN_IF_ERROR(writable);
+    }
+    return absl::OkStatus();
+  });
+  req.query.emplace_back("dockerfile", canon.requested_dockerfile());
+  req.body_reader = [&canon](char* buf, size_t n) { return canon.Read(buf, n); };
+
+  BuildResult result;
+  std::string error;
+  int step = 0, total = 0;
+  std::string instruction;
+  auto steps = build_leftovers_ ? build_leftovers_->Begin() : nullptr;
+  JsonMessageStream messages([&](const JsonMessage& m) {
+    if (steps) steps->Observe(m.stream);
+    if (!m.error.empty()) {
+      error = RedactSecrets(m.error, r.auth);
+      return true;
+    }
+    if (m.aux.is_object() && m.aux.contains("ID")) result.image_id = m.aux.value("ID", "");
+    if (!m.stream.empty()) {
+      BuildEvent step_event;
+      if (ParseStepLine(m.stream, &step_event.step, &step_event.total, &step_event.instruction)) {
+        step = step_event.step;
+        total = step_event.total;
+        instruction = step_event.instruction;
+        step_event.kind = BuildEvent::Kind::kStep;
+        if (!on_event(step_event)) return false;
+      }
+      BuildEvent log;
+      log.kind = BuildEvent::Kind::kLog;
+      log.text = m.stream;
+      return on_event(log);
+    }
+    if (!m.status.empty()) {
+      BuildEvent pull;
+      pull.kind = BuildEvent::Kind::kPullProgress;
+      pull.progress = ToProgress(m);
+      return on_event(pull);
+    }
+    return true;
+  });
+  absl::Status s = engine_->Stream(
+      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
+  if (steps) steps->End(s);
+  join_packer();
+  messages.Finish();
+  result.context_bytes = r.daemon_path ? 0 : received;
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(messages.status());
+  if (!error.empty()) {
+    const std::string where =
+        step > 0 ? absl::StrCat("build failed at step ", step, "/", total, " (", instruction, "): ")
+                 : "build failed: ";
+    return StatusFromStreamError(absl::StrCat(where, error), absl::StatusCode::kFailedPrecondition);
+  }
+  if (result.image_id.empty()) {
+    return absl::InternalError("the engine ended the build without reporting an image id");
+  }
+  result.tags = tags;
+  if (r.push) {
+    for (const auto& t : tags) {
+      Progress last;
+      auto digest = PushOne(
+          t, r.auth,
+          [&](const Progress& p) {
+            BuildEvent e;
+            e.kind = BuildEvent::Kind::kPushProgress;
+            e.progress = p;
+            return on_event(e);
+          },
+          cancel, &last);
+      if (!digest.ok()) {
+        return absl::Status(digest.status().code(),
+                            absl::StrCat("built ", result.image_id, " but pushing ", t,
+                                         " failed: ", digest.status().message()));
+      }
+      result.pushed_digests.push_back(*digest);
+    }
+  }
+  result.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started);
+  return result;
+}
+
+absl::StatusOr<std::vector<ImageSummary>> DockerManager::ListImages(const ListImagesRequest& r) {
+  nlohmann::json filters = nlohmann::json::object();
+  for (size_t i = 0; i < r.label_filters.size(); ++i) {
+    const std::string key = r.label_filters[i].substr(0, r.label_filters[i].find('='));
+    RETURN_IF_ERROR(ValidateLabelKey(absl::StrCat("label_filters[", i, "]"), key));
+    filters["label"].push_back(r.label_filters[i]);
+  }
+  if (!r.reference.empty()) filters["reference"].push_back(r.reference);
+  if (r.dangling) filters["dangling"].push_back("true");
+  EngineRequest req;
+  req.path = "/images/json";
+  if (r.all) req.query.emplace_back("all", "1");
+  if (!filters.empty()) req.query.emplace_back("filters", filters.dump());
+  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+  std::vector<ImageSummary> out;
+  if (!j.is_array()) return out;
+  for (const auto& i : j) {
+    ImageSummary s;
+    s.id = i.value("Id", "");
+    s.parent_id = i.value("ParentId", "");
+    for (const char* key : {"RepoTags", "RepoDigests"}) {
+      auto& dst = std::string(key) == "RepoTags" ? s.repo_tags : s.repo_digests;
+      if (auto it = i.find(key); it != i.end() && it->is_array()) {
+        for (const auto& t : *it) {
+          if (t.is_string() && t.get<std::string>() != "<none>:<none>" &&
+              t.get<std::string>() != "<none>@<none>") {
+            dst.push_back(t.get<std::string>());
+          }
+        }
+      }
+    }
+    s.size = i.value("Size", int64_t{0});
+    s.created = i.value("Created", int64_t{0});
+    s.containers = i.value("Containers", int64_t{-1});
+    if (auto l = i.find("Labels"); l != i.end() && l->is_object()) {
+      for (auto it = l->begin(); it != l->end(); ++it) {
+        if (it.value().is_string()) s.labels[it.key()] = it.value().get<std::string>();
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> DockerManager::InspectImage(const std::string& image) {
+  if (image.empty()) return absl::InvalidArgumentError("image: required");
+  if (!IsImageId(image)) RETURN_IF_ERROR(ParseImageField("image", image).status());
+  EngineRequest req;
+  req.path = absl::StrCat("/images/", UrlEncode(image), "/json");
+  return engine_->CallJson(req);
+}
+
+absl::StatusOr<RemoveImageResult> DockerManager::RemoveImage(const std::string& image, bool force,
+                                                             bool no_prune) {
+  if (image.empty()) return absl::InvalidArgumentError("image: required");
+  if (!IsImageId(image)) RETURN_IF_ERROR(ParseImageField("image", image).status());
+  EngineRequest req;
+  req.method = "DELETE";
+  req.path = absl::StrCat("/images/", UrlEncode(image));
+  if (force) req.query.emplace_back("force", "1");
+  if (no_prune) req.query.emplace_back("noprune", "1");
+  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
+  RemoveImageResult out;
+  if (j.is_array()) {
+    for (const auto& e : j) {
+      if (e.contains("Untagged")) out.untagged.push_back(e.value("Untagged", ""));
+      if (e.contains("Deleted")) out.deleted.push_back(e.value("Deleted", ""));
+    }
+  }
+  return out;
+}
+
+}  // namespace dkd::core

@@ -1,0 +1,234 @@
+#include "core/image/image_optimizer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/reference.h"
+#include "core/base/status_macros.h"
+#include "core/image/export_stream.h"
+#include "core/image/layer_efficiency.h"
+
+namespace dkd::core {
+namespace {
+
+constexpr size_t kMaxBaseCandidates = 256;
+constexpr const char* kBaseNameLabel = "org.opencontainers.image.base.name";
+
+absl::Status CheckCancel(CancelToken* cancel) {
+  if (cancel != nullptr && cancel->IsCancelled()) {
+    return absl::CancelledError("image analysis cancelled");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> JsonStrings(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string() && v.get<std::string>() != "<none>:<none>")
+      out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string JsonText(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t JsonNumber(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+absl::Status ValidateImageArgument(absl::string_view field, absl::string_view image) {
+  if (image.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+  const std::string_view text(image.data(), image.size());
+  if (IsImageId(text)) return absl::OkStatus();
+  auto ref = ParseImageReference(text);
+  if (!ref.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", ref.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+ImageOptimizer::ImageOptimizer(std::shared_ptr<EngineClient> engine) : engine_(std::move(engine)) {}
+
+absl::StatusOr<ImageAnalysis> ImageOptimizer::AnalyzeImage(absl::string_view image,
+                                                           const AnalyzeOptions& options,
+                                                           CancelToken* cancel) const {
+  return Analyze("image", image, options, cancel);
+}
+
+absl::StatusOr<ImageAnalysis> ImageOptimizer::Analyze(absl::string_view field,
+                                                      absl::string_view image,
+                                                      const AnalyzeOptions& options,
+                                                      CancelToken* cancel) const {
+  RETURN_IF_ERROR(ValidateImageArgument(field, image));
+  if (options.top_wasted_paths < 0) {
+    return absl::InvalidArgumentError("top_wasted_paths: must not be negative");
+  }
+  const std::string encoded = UrlEncode(image);
+  EngineRequest inspect_req;
+  inspect_req.path = absl::StrCat("/images/", encoded, "/json");
+  ASSIGN_OR_RETURN(nlohmann::json inspect, engine_->CallJson(inspect_req));
+  RETURN_IF_ERROR(CheckCancel(cancel));
+  EngineRequest history_req;
+  history_req.path = absl::StrCat("/images/", encoded, "/history");
+  ASSIGN_OR_RETURN(nlohmann::json history, engine_->CallJson(history_req));
+  ASSIGN_OR_RETURN(ImageAnalysis analysis, AnalysisFromEngine(image, inspect, history));
+  RETURN_IF_ERROR(CheckCancel(cancel));
+  RETURN_IF_ERROR(FindBaseImage(analysis, cancel));
+  if (options.deep) RETURN_IF_ERROR(AnalyzeDeep(analysis, options, cancel));
+  analysis.potential_optimizations = SuggestFor(analysis);
+  analysis.optimization_score = OptimizationScore(analysis);
+  return analysis;
+}
+
+absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel) const {
+  const std::vector<std::string> layers = a.LayerDigests();
+  if (layers.size() >= 2) {
+    EngineRequest list_req;
+    list_req.path = "/images/json";
+    ASSIGN_OR_RETURN(nlohmann::json list, engine_->CallJson(list_req));
+    struct Candidate {
+      std::string id;
+      std::vector<std::string> tags;
+      int64_t size;
+      int64_t created;
+    };
+    std::vector<Candidate> candidates;
+    if (list.is_array()) {
+      for (const auto& img : list) {
+        if (!img.is_object()) continue;
+        Candidate c{JsonText(img, "Id"), JsonStrings(img.value("RepoTags", nlohmann::json())),
+                    JsonNumber(img, "Size"), JsonNumber(img, "Created")};
+        // A base holds a subset of the layers, so it is never larger.
+        if (c.id == a.image_id || c.tags.empty() || c.size > a.size_bytes) continue;
+        candidates.push_back(std::move(c));
+      }
+    }
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Candidate& x, const Candidate& y) { return x.size > y.size; });
+    if (candidates.size() > kMaxBaseCandidates) candidates.resize(kMaxBaseCandidates);
+    // Among equally long prefixes, prefer the image the history names (the
+    // parent of a local build), then the oldest, then the smallest tag.
+    auto in_history = [&a](const Candidate& c) {
+      return std::find(a.history_image_ids.begin(), a.history_image_ids.end(), c.id) !=
+             a.history_image_ids.end();
+    };
+    auto better = [&](const Candidate& x, const Candidate& y) {
+      if (in_history(x) != in_history(y)) return in_history(x);
+      if (x.created != y.created) return x.created < y.created;
+      return *std::min_element(x.tags.begin(), x.tags.end()) <
+             *std::min_element(y.tags.begin(), y.tags.end());
+    };
+    size_t best_len = 0;
+    const Candidate* best = nullptr;
+    for (const Candidate& c : candidates) {
+      RETURN_IF_ERROR(CheckCancel(cancel));
+      EngineRequest req;
+      req.path = absl::StrCat("/images/", UrlEncode(c.id), "/json");
+      auto inspect = engine_->CallJson(req);
+      if (!inspect.ok()) {
+        if (absl::IsNotFound(inspect.status())) continue;  // removed meanwhile
+        return inspect.status();
+      }
+      std::vector<std::string> chain;
+      if (auto rootfs = inspect->find("RootFS"); rootfs != inspect->end() && rootfs->is_object()) {
+        chain = JsonStrings(rootfs->value("Layers", nlohmann::json()));
+      }
+      if (chain.empty() || chain.size() >= layers.size() || chain.size() < best_len) continue;
+      if (!std::equal(chain.begin(), chain.end(), layers.begin())) continue;
+      if (chain.size() == best_len && !better(c, *best)) continue;
+      best_len = chain.size();
+      best = &c;
+    }
+    if (best != nullptr) {
+      a.base_image = *std::min_element(best->tags.begin(), best->tags.end());
+      a.base_image_method = BaseImageMethod::kLayerPrefix;
+      a.base_image_size_bytes = best->size;
+      a.base_layer_count = static_cast<int>(best_len);
+      return absl::OkStatus();
+    }
+  }
+  if (auto it = a.labels.find(kBaseNameLabel); it != a.labels.end() && !it->second.empty()) {
+    a.base_image = it->second;
+    a.base_image_method = BaseImageMethod::kLabel;
+    return absl::OkStatus();
+  }
+  for (const ImageLayer& l : a.layers) {
+    if (l.empty_layer) continue;
+    if (!l.created_by.empty()) {
+      a.base_image = l.created_by;
+      a.base_image_method = BaseImageMethod::kHistory;
+      a.base_layer_count = 1;
+      return absl::OkStatus();
+    }
+    break;
+  }
+  a.base_image.clear();
+  a.base_image_method = BaseImageMethod::kNotFound;
+  return absl::OkStatus();
+}
+
+absl::Status ImageOptimizer::AnalyzeDeep(ImageAnalysis& a, const AnalyzeOptions& options,
+                                         CancelToken* cancel) const {
+  ReadOptions read;
+  read.expected_diff_ids = a.LayerDigests();
+  ASSIGN_OR_RETURN(
+      ImageExport exported,
+      ReadEngineExport(*engine_, a.image_id.empty() ? a.image_name : a.image_id, read, cancel));
+  ApplyExportHistory(exported, a);
+  DeepAnalysis deep;
+  deep.layout = exported.layout;
+  const size_t top =
+      options.top_wasted_paths == 0 ? 20 : static_cast<size_t>(options.top_wasted_paths);
+  deep.efficiency = AnalyzeLayerEfficiency(exported.layers, top);
+  for (const ExportLayer& l : exported.layers)
+    deep.files_walked += static_cast<int64_t>(l.files.size());
+  deep.reclaimable = MeasureReclaimable(exported.layers, 20);
+  a.deep = std::move(deep);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<OptimizationSuggestion>> ImageOptimizer::SuggestOptimizations(
+    absl::string_view image, const AnalyzeOptions& options, CancelToken* cancel) const {
+  ASSIGN_OR_RETURN(ImageAnalysis a, Analyze("image", image, options, cancel));
+  return std::move(a.potential_optimizations);
+}
+
+absl::StatusOr<ImageComparison> ImageOptimizer::CompareImages(absl::string_view image_a,
+                                                              absl::string_view image_b,
+                                                              const AnalyzeOptions& options,
+                                                              CancelToken* cancel) const {
+  RETURN_IF_ERROR(ValidateImageArgument("image_b", image_b));
+  ASSIGN_OR_RETURN(ImageAnalysis a, Analyze("image_a", image_a, options, cancel));
+  ASSIGN_OR_RETURN(ImageAnalysis b, Analyze("image_b", image_b, options, cancel));
+  return CompareAnalyses(std::move(a), std::move(b));
+}
+
+absl::StatusOr<OptimizationReport> ImageOptimizer::GetOptimizationReport(
+    absl::string_view image, const AnalyzeOptions& options, CancelToken* cancel) const {
+  ASSIGN_OR_RETURN(ImageAnalysis a, Analyze("image", image, options, cancel));
+  return BuildReport(std::move(a));
+}
+
+absl::StatusOr<ImageOptimizeResult> ImageOptimizer::OptimizeImage(const BuildConfig& config,
+                                                                  absl::string_view image,
+                                                                  CancelToken* cancel) const {
+  if (!config.base_image.empty()) {
+    RETURN_IF_ERROR(ValidateImageArgument("config.base_image", config.base_image));
+  }
+  if (!config.runtime_base_image.empty()) {
+    RETURN_IF_ERROR(ValidateImageArgument("config.runtime_base_image", config.runtime_base_image));
+  }
+  if (image.empty()) return OptimizeConfig(config);
+  ASSIGN_OR_RETURN(ImageAnalysis a, Analyze("image", image, AnalyzeOptions{}, cancel));
+  return OptimizeConfig(config, &a);
+}
+
+}  // namespace dkd::core

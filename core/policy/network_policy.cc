@@ -1,0 +1,60 @@
+#include "core/policy/network_policy.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "core/base/validation.h"
+
+namespace dkd::core {
+namespace {
+
+absl::Status DenyHostNetwork(const std::string& field, const std::string& what) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("policy: ", field, ": ", what,
+                   " is not allowed on this host (enable with run.allow_host_network)"));
+}
+
+}  // namespace
+
+absl::StatusOr<NetworkNameKind> CheckNetworkName(const std::string& field, const std::string& name,
+                                                 const RunPolicy& policy) {
+  if (name == "host") {
+    if (!policy.allow_host_network) return DenyHostNetwork(field, "the host network");
+    return NetworkNameKind::kLiteral;
+  }
+  if (absl::StartsWith(name, "container:")) {
+    // Another container's namespace may be the host's; it is never checked
+    // further, so it needs the same permission as the host network.
+    if (!policy.allow_host_network) {
+      return DenyHostNetwork(field, "sharing another container's network (container:...)");
+    }
+    RETURN_IF_ERROR(ValidateContainerName(field, name.substr(strlen("container:"))));
+    return NetworkNameKind::kLiteral;
+  }
+  RETURN_IF_ERROR(ValidateNetworkName(field, name));
+  if (name == "none" || name == "bridge" || name == "default") return NetworkNameKind::kLiteral;
+  return NetworkNameKind::kLookup;
+}
+
+absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std::string& name,
+                                            const nlohmann::json& inspected,
+                                            const RunPolicy& policy) {
+  if (!inspected.is_object() || !inspected.contains("Id") || !inspected["Id"].is_string() ||
+      inspected["Id"].get<std::string>().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": the engine's answer for network \"", name, "\" has no id"));
+  }
+  const std::string driver = inspected.value("Driver", "");
+  const std::string net_name = inspected.value("Name", "");
+  if (driver == "host" || net_name == "host") {
+    if (!policy.allow_host_network) {
+      return DenyHostNetwork(field, absl::StrCat("the host network (as \"", name, "\")"));
+    }
+    return std::string("host");
+  }
+  if (driver == "null" || net_name == "none") return std::string("none");
+  if (net_name == "bridge" && driver == "bridge") return std::string("bridge");
+  return inspected["Id"].get<std::string>();
+}
+
+}  // namespace dkd::core
