@@ -1,3 +1,5 @@
+// BuildContext (build_context.h): opening a local directory as a build context,
+// with its Dockerfile found inside it or sent along from outside.
 #include "client/build_context.h"
 
 #include <filesystem>

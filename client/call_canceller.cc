@@ -1,3 +1,5 @@
+// CallCanceller (call_canceller.h): attaching calls and cancelling them from
+// another thread.
 #include "client/call_canceller.h"
 
 #include <grpcpp/client_context.h>

@@ -1,3 +1,5 @@
+// FlagSet (cli_flags.h): declaring, parsing and reading dkctl's docker-style
+// flags, and the usage text.
 #include "client/cli_flags.h"
 
 #include "absl/strings/match.h"

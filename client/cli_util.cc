@@ -1,3 +1,5 @@
+// dkctl helpers (cli_util.h): sizes, ages and tables for output, the credentials
+// store, and Ctrl-C turned into cancelled calls.
 #include "client/cli_util.h"
 
 #include <signal.h>

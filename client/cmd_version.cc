@@ -1,3 +1,5 @@
+// dkctl version: the client's version, and dkd's and the engine's as Ping
+// reports them, as text or JSON.
 #include <iostream>
 
 #include "client/cli_flags.h"

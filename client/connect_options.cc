@@ -1,3 +1,5 @@
+// Connect options (connect_options.h): the default host, TLS files, tokens and
+// the local token, resolved into how DkdClient connects.
 #include "client/connect_options.h"
 
 #include <arpa/inet.h>

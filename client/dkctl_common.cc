@@ -1,3 +1,5 @@
+// What every dkctl command shares (dkctl_commands.h): the lazily connected
+// client, argument-count checks, and error reporting with exit codes.
 #include <iostream>
 
 #include "absl/strings/match.h"

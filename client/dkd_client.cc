@@ -1,3 +1,5 @@
+// DkdClient (dkd_client.h): connecting, the deadline, token and retries of each
+// call, and one method per RPC over the stub interfaces.
 #include "client/dkd_client.h"
 
 #include <grpcpp/grpcpp.h>

@@ -1,3 +1,5 @@
+// The client's status map (rpc_status.h): grpc::Status to absl::Status, what
+// counts as dkd unavailable or retryable, and the mark on local errors.
 #include "client/rpc_status.h"
 
 #include "absl/strings/cord.h"

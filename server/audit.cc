@@ -1,3 +1,4 @@
+// AuditLog (audit.h): opening the audit file and appending one line per call.
 #include "server/audit.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// Authentication and roles (auth.h): the per-RPC role table, token matching,
+// client-certificate identities and the local-token check on loopback.
 #include "server/auth.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// BuildGenerator conversions (build_generator_convert.h): proto to core and
+// back, field by field.
 #include "server/build_generator_convert.h"
 
 #include <map>

@@ -1,3 +1,5 @@
+// BuildGeneratorService (build_generator_service.h): one method per RPC,
+// converting, calling core and mapping the status.
 #include "server/build_generator_service.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// BuildContextInterceptor (build_interceptor.h): the per-message hook on
+// BuildImage calls and its factory.
 #include "server/build_interceptor.h"
 
 #include <cstring>

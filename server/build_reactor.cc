@@ -1,3 +1,5 @@
+// StartBuildImage (build_reactor.h): the BuildImage reactor, from admission and
+// the build queue to the engine's stream and the final status.
 #include "server/build_reactor.h"
 
 #include <chrono>

@@ -1,3 +1,5 @@
+// CancelWatcher (cancel_watcher.h): the watch list of running calls and the
+// record of which ones dkd's own deadline ended.
 #include "server/cancel_watcher.h"
 
 #include <thread>

@@ -1,3 +1,5 @@
+// DaemonConfig (config.h): parsing the JSON file section by section, and the
+// flag overrides.
 #include "server/config.h"
 
 #include <openssl/sha.h>

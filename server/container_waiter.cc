@@ -1,3 +1,5 @@
+// ContainerWaiter (container_waiter.h): waiters keyed by container, the event
+// watch that completes them, and rechecks and cancellation.
 #include "server/container_waiter.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Daemon (daemon.h): start-up step by step, reload, and an orderly shutdown.
 #include "server/daemon.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>

@@ -1,3 +1,5 @@
+// dkd's command-line options (daemon_options.h): the flag table, usage text and
+// parsing.
 #include "server/daemon_options.h"
 
 #include <map>

@@ -1,3 +1,5 @@
+// The start-up steps that need no server (daemon_setup.h): listeners, TLS
+// credentials, the local token, the effective policy, what a reload cannot change.
 #include "server/daemon_setup.h"
 
 #include <grpcpp/security/server_credentials.h>

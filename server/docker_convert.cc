@@ -1,3 +1,5 @@
+// DockerManager conversions (docker_convert.h): proto to core and back, and the
+// engine's JSON to detail messages.
 #include "server/docker_convert.h"
 
 #include "absl/strings/match.h"

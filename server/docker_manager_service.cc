@@ -1,3 +1,5 @@
+// DockerManagerService (docker_manager_service.h): one method per RPC,
+// converting, calling core and mapping the status.
 #include "server/docker_manager_service.h"
 
 #include <utility>

@@ -1,3 +1,5 @@
+// EngineMonitor (engine_monitor.h): the ping loop and the health statuses it
+// sets.
 #include "server/engine_monitor.h"
 
 #include <utility>

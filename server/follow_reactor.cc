@@ -1,3 +1,5 @@
+// The follow reactors (follow_reactor.h): ContainerLogs, StreamEvents, PushImage
+// and PullImage, each an engine stream written through a QueuedWriter.
 #include "server/follow_reactor.h"
 
 #include <memory>

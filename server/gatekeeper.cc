@@ -1,3 +1,5 @@
+// Gatekeeper and GuardedCall (gatekeeper.h): admission, request ids, stream and
+// build registration, and shutdown's wait for calls in flight.
 #include "server/gatekeeper.h"
 
 #include "absl/strings/str_cat.h"

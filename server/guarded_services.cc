@@ -1,3 +1,5 @@
+// Guarded services (guarded_services.h): each RPC admitted by a GuardedCall,
+// owner checks, then the plain adapter.
 #include "server/guarded_services.h"
 
 #include <chrono>

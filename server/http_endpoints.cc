@@ -1,3 +1,4 @@
+// HttpEndpoints (http_endpoints.h): the side port's routes, start and stop.
 #include "server/http_endpoints.h"
 
 #include <httplib.h>

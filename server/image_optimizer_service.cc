@@ -1,3 +1,5 @@
+// ImageOptimizerService (image_optimizer_service.h): one method per RPC,
+// converting, calling core and mapping the status.
 #include "server/image_optimizer_service.h"
 
 #include <grpcpp/server_context.h>

@@ -1,3 +1,5 @@
+// Limits (limits.h): BuildQueue's FIFO slots, StreamCounter, and the
+// DeadlineWatchdog thread.
 #include "server/limits.h"
 
 #include <algorithm>

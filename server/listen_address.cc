@@ -1,3 +1,5 @@
+// Listener addresses (listen_address.h): parsing, loopback detection and the
+// rule on plain TCP.
 #include "server/listen_address.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// The local token (local_token.h): creating or loading the token file (mode
+// 0640), and the unix socket's group.
 #include "server/local_token.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// Daemon logging (logging.h): the spdlog set-up, and request ids per call.
 #include "server/logging.h"
 
 #include <random>

@@ -1,3 +1,5 @@
+// MalformedRequestInterceptor (malformed_request_interceptor.h): the parse
+// check on each request message and its factory.
 #include "server/malformed_request_interceptor.h"
 
 #include <google/protobuf/descriptor.h>

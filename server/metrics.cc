@@ -1,3 +1,5 @@
+// Metrics (metrics.h): the metric families, their recording calls, and the
+// text rendering.
 #include "server/metrics.h"
 
 #include <prometheus/text_serializer.h>

@@ -1,3 +1,5 @@
+// One dkd per address (single_instance.h): the unix socket claim, the TCP port
+// check, and naming the process that holds an address.
 #include "server/single_instance.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// ToGrpcStatus (status_map.h): absl::Status to grpc::Status.
 #include "server/status_map.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// systemd notification (systemd_notify.h): sd_notify calls, or no-ops without
+// libsystemd.
 #include "server/systemd_notify.h"
 
 #ifdef DKD_HAVE_SYSTEMD

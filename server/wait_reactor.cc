@@ -1,3 +1,5 @@
+// StartWaitContainer (wait_reactor.h): the WaitContainer reactor over the
+// ContainerWaiter.
 #include "server/wait_reactor.h"
 
 #include <atomic>

@@ -1,3 +1,5 @@
+// BytePipe (byte_pipe.h): the bounded blocking write, read and the close of
+// either side.
 #include "core/base/byte_pipe.h"
 
 #include <algorithm>

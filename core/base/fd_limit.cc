@@ -1,3 +1,5 @@
+// File-descriptor limits (fd_limit.h): reading and raising RLIMIT_NOFILE, and
+// probing and reporting descriptor exhaustion.
 #include "core/base/fd_limit.h"
 
 #include <sys/resource.h>

@@ -1,3 +1,5 @@
+// Image references (reference.h): the docker CLI's reference grammar, parsing
+// and normalisation, tags, digests and image ids.
 #include "core/base/reference.h"
 
 #include <string>

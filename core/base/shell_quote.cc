@@ -1,3 +1,5 @@
+// Quoting and splitting (shell_quote.h): shell, JSON and Dockerfile quoting, and
+// the split of a shell command line into the commands it runs.
 #include "core/base/shell_quote.h"
 
 #include <cctype>

@@ -1,3 +1,5 @@
+// Validation (validation.h): the parsers and checks for ports, mounts, restart
+// policies, env, labels, names, memory and CPU values.
 #include "core/base/validation.h"
 
 #include <arpa/inet.h>

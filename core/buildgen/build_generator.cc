@@ -1,3 +1,5 @@
+// BuildGenerator (build_generator.h): config validation, then the Dockerfile,
+// .dockerignore and build script assembled from a template's Plan.
 #include "core/buildgen/build_generator.h"
 
 #include <cctype>

@@ -1,3 +1,5 @@
+// The language templates of BuildGenerator (build_templates.h): Python, Node,
+// Java, Go, Rust, .NET and generic Plans.
 #include "core/buildgen/build_templates.h"
 
 #include <cctype>

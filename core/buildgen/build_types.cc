@@ -1,3 +1,5 @@
+// BuildGenerator's value types (build_types.h): their checks and their rendering
+// to Dockerfile text and bash scripts.
 #include "core/buildgen/build_types.h"
 
 #include <cctype>

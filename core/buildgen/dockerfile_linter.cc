@@ -1,3 +1,5 @@
+// DockerfileLinter (dockerfile_linter.h): the hadolint-equivalent rules, ignore
+// lists and inline pragmas, over a parsed Dockerfile.
 #include "core/buildgen/dockerfile_linter.h"
 
 #include <algorithm>

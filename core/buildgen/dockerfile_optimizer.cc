@@ -1,3 +1,5 @@
+// OptimizeDockerfile (dockerfile_optimizer.h): the RUN rewrites and merges, each
+// made only when it keeps the build's meaning.
 #include "core/buildgen/dockerfile_optimizer.h"
 
 #include <algorithm>

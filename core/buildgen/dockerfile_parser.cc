@@ -1,3 +1,5 @@
+// The Dockerfile parser (dockerfile_parser.h): directives, continuations,
+// heredocs, flags, exec form and variable expansion.
 #include "core/buildgen/dockerfile_parser.h"
 
 #include <cctype>

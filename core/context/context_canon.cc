@@ -1,3 +1,5 @@
+// CanonicalContext (context_canon.h): reading the client's tar entry by entry,
+// checking each, and writing the one plain tar the engine receives.
 #include "core/context/context_canon.h"
 
 #include <archive.h>

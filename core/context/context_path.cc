@@ -1,3 +1,5 @@
+// Host-path policy (context_path.h): resolving context directories and bind
+// sources under the configured roots, and the engine socket never exposed.
 #include "core/context/context_path.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+// ContextPacker (context_tar.h): walking the context directory and streaming
+// its tar in bounded chunks, `.dockerignore` and external Dockerfile included.
 #include "core/context/context_tar.h"
 
 #include <archive.h>

@@ -1,3 +1,5 @@
+// DockerIgnore (dockerignore.h): reading patterns, Go's glob matching and path
+// cleaning, and the exclusion and re-inclusion decisions.
 #include "core/context/dockerignore.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// BuildLeftovers (build_leftovers.h): the record of running builds' step
+// containers, kept on disk, and their removal after an engine restart.
 #include "core/docker/build_leftovers.h"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+// ContainerListCache (container_cache.h): the cached list, the event watcher
+// that keeps it fresh, and invalidation.
 #include "core/docker/container_cache.h"
 
 #include <utility>

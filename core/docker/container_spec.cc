@@ -1,3 +1,5 @@
+// Container specs (container_spec.h): the create body built field by field
+// under the run policy, networks pinned and ephemeral host ports picked.
 #include "core/docker/container_spec.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// DockerManager (docker_manager.h): construction, policy and list cache, Ping
+// and Info, and the container list, inspect, stop, remove and wait.
 #include "core/docker/docker_manager.h"
 
 #include <utility>

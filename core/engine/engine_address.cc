@@ -1,3 +1,5 @@
+// Engine addresses (engine_address.h): parsing DOCKER_HOST forms, the default
+// host, and TLS settings from the docker environment.
 #include "core/engine/engine_address.h"
 
 #include <cstdlib>

@@ -1,3 +1,5 @@
+// EngineClient (engine_client.h): connections, API negotiation and the HTTP
+// exchange.
 #include "core/engine/engine_client.h"
 
 #include <sys/socket.h>

@@ -1,3 +1,5 @@
+// EngineStreamLoop (engine_stream_loop.h): the epoll thread, its commands,
+// connections and their timeouts, and TLS requests on a thread each.
 #include "core/engine/engine_stream_loop.h"
 
 #include <netdb.h>

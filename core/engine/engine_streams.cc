@@ -1,3 +1,5 @@
+// Engine stream decoders (engine_streams.h): JSON messages, line splitting and
+// the multiplexed log frames.
 #include "core/engine/engine_streams.h"
 
 #include <algorithm>

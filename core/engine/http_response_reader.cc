@@ -1,3 +1,5 @@
+// HttpResponseReader (http_response_reader.h): status line and headers, chunked
+// and length-bound bodies, and what a cut message means at EOF.
 #include "core/engine/http_response_reader.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Registry credentials (registry_auth.h): the X-Registry-Auth and
+// X-Registry-Config encodings, and secrets redacted from text.
 #include "core/engine/registry_auth.h"
 
 #include "absl/strings/escaping.h"

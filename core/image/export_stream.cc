@@ -1,3 +1,5 @@
+// ExportStream (export_stream.h): the bounded pipe from the engine's image
+// export body to ReadImageExport.
 #include "core/image/export_stream.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// ImageAnalysis (image_analysis.h): built from the engine's inspect and history
+// and the export's layers, reclaimable bytes measured, and as a dict.
 #include "core/image/image_analysis.h"
 
 #include <algorithm>

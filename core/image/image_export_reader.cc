@@ -1,3 +1,5 @@
+// ReadImageExport (image_export_reader.h): the classic and OCI layouts of an
+// image export read in one pass, layers checked against the config's diff ids.
 #include "core/image/image_export_reader.h"
 
 #include <archive.h>

@@ -1,3 +1,5 @@
+// ImageOptimizer (image_optimizer.h): argument checks, engine lookups, and the
+// shallow and deep analyses behind each public call.
 #include "core/image/image_optimizer.h"
 
 #include <algorithm>

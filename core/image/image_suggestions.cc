@@ -1,3 +1,5 @@
+// Image suggestions (image_suggestions.h): suggestions with their measured
+// impact, score, plan, comparison and report.
 #include "core/image/image_suggestions.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Layer efficiency (layer_efficiency.h): dive's wasted-bytes figures, the
+// caches left in the final image, and the `dive --ci` rules.
 #include "core/image/layer_efficiency.h"
 
 #include <algorithm>

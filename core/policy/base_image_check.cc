@@ -1,3 +1,5 @@
+// The build.base_registries gate (base_image_check.h): every image a Dockerfile
+// can make the engine resolve, found and checked against the allowed registries.
 #include "core/policy/base_image_check.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Bind-mount nesting (bind_nesting.h): the binds of existing containers, and the
+// check of a new container's binds against them.
 #include "core/policy/bind_nesting.h"
 
 #include "absl/strings/match.h"

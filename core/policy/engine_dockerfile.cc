@@ -1,3 +1,5 @@
+// The engine's reading of a Dockerfile (engine_dockerfile.h): directives,
+// continuations, builder flags, heredocs and word splitting as Go does them.
 #include "core/policy/engine_dockerfile.h"
 
 #include "absl/strings/ascii.h"

@@ -1,3 +1,5 @@
+// Host-port choice (host_ports.h): probing candidates in the allowed range from a
+// random offset, by binding a socket, for the first free port.
 #include "core/policy/host_ports.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// Network policy (network_policy.h): the checks on network names and on
+// networks the engine resolved.
 #include "core/policy/network_policy.h"
 
 #include "absl/strings/match.h"

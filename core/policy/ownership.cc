@@ -1,3 +1,5 @@
+// Ownership (ownership.h): owner labels, tag reservations and the checks before
+// a tag or named volume is written.
 #include "core/policy/ownership.h"
 
 #include "absl/strings/str_cat.h"

@@ -1,3 +1,5 @@
+// The build.allow_remote_add rule (remote_add_check.h): the ADD sources that may
+// be URLs, found and refused.
 #include "core/policy/remote_add_check.h"
 
 #include <vector>

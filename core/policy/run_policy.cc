@@ -1,3 +1,5 @@
+// RunPolicy (run_policy.h): the bind roots a run may use and the registry
+// check.
 #include "core/policy/run_policy.h"
 
 #include "absl/strings/str_cat.h"

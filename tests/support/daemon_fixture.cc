@@ -1,3 +1,5 @@
+// Test support (daemon_fixture.h): starting and stopping a dkd process, and
+// running commands with their output captured.
 #include "tests/support/daemon_fixture.h"
 
 #include <fcntl.h>

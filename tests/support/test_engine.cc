@@ -1,3 +1,5 @@
+// Test support (test_engine.h): starting, pausing, killing and restarting a
+// test's own Docker Engine.
 #include "tests/support/test_engine.h"
 
 #include <dirent.h>

@@ -1,3 +1,5 @@
+// CheckBaseImages and ReachableImages: which images a Dockerfile makes the
+// engine resolve, and which registries are refused.
 #include "core/policy/base_image_check.h"
 
 #include <gtest/gtest.h>

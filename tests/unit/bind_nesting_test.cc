@@ -1,3 +1,5 @@
+// CheckBindNesting: binds inside or above another writable bind are refused;
+// siblings, equal paths and read-only parents are not.
 #include "core/policy/bind_nesting.h"
 
 #include <gtest/gtest.h>

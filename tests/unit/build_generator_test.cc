@@ -1,3 +1,5 @@
+// BuildGenerator: every template's output lints clean, hostile values stay
+// data, and generated scripts pass shellcheck.
 #include "core/buildgen/build_generator.h"
 
 #include <unistd.h>

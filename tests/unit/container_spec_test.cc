@@ -1,3 +1,5 @@
+// BuildContainerSpec: the engine body for every field, each bad field named,
+// policy allowances, networks and ephemeral ports; registry auth encoding.
 #include "core/docker/container_spec.h"
 
 #include <gtest/gtest.h>

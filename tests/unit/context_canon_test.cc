@@ -1,3 +1,5 @@
+// CanonicalContext: well-formed contexts rewritten entry for entry, and
+// ambiguous or hostile tar entries refused.
 #include "core/context/context_canon.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,5 @@
+// Host-path policy: context directories and bind sources under the roots, and
+// the engine socket refused whatever the roots.
 #include "core/context/context_path.h"
 
 #include <stdlib.h>

@@ -1,3 +1,5 @@
+// ContextPacker: the tar it writes, `.dockerignore` and external Dockerfiles,
+// chunking, cancellation and unreadable files.
 #include "core/context/context_tar.h"
 
 #include <archive.h>

@@ -1,3 +1,5 @@
+// DockerfileLinter: each rule fires and stays quiet, ignore rules, pragmas and
+// parse errors.
 #include "core/buildgen/dockerfile_linter.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// OptimizeDockerfile: its rewrites, idempotence, and files left alone when a
+// change would alter their meaning.
 #include "core/buildgen/dockerfile_optimizer.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// ParseDockerfile: directives, continuations, escapes, flags, heredocs,
+// ONBUILD, FROM parts, variables and errors.
 #include "core/buildgen/dockerfile_parser.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// DockerIgnore: pattern matching like the engine, parse rules, the walk form,
+// re-inclusion, and CleanPath against Go's path.Clean.
 #include "core/context/dockerignore.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// ParseEngineAddress: unix and TCP forms, refused addresses, and TLS from the
+// docker environment.
 #include "core/engine/engine_address.h"
 
 #include <gtest/gtest.h>

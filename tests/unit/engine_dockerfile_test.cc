@@ -1,3 +1,5 @@
+// ParseEngineDockerfile: builder flags, continuations, directives, heredocs
+// and word splitting as the engine's builder reads them.
 #include "core/policy/engine_dockerfile.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,5 @@
+// EngineStreamLoop against a local HTTP server (tests/unit/unix_test_server.h):
+// streaming, errors, pause, cancel, timeouts, 500 streams on one thread, TLS.
 #include "core/engine/engine_stream_loop.h"
 
 #include <signal.h>

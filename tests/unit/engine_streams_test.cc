@@ -1,3 +1,5 @@
+// Engine stream decoders: log frames, line splitting, JSON messages, the
+// engine error map and URL encoding.
 #include "core/engine/engine_streams.h"
 
 #include <gtest/gtest.h>

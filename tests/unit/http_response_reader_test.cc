@@ -1,3 +1,5 @@
+// HttpResponseReader: dechunking at any split, length-bound and bodyless
+// answers, headers, malformed framing and cut messages.
 #include "core/engine/http_response_reader.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// ReadImageExport: classic and OCI layouts, diff-id checks, symlinked layers,
+// and the error for each kind of broken export.
 #include "core/image/image_export_reader.h"
 
 #include <archive.h>

@@ -1,3 +1,5 @@
+// ImageOptimizer's pure parts: analysis from engine records, the export stream,
+// reclaimable bytes, suggestions, score, plan, comparison and OptimizeConfig.
 #include "core/image/image_optimizer.h"
 
 #include <memory>

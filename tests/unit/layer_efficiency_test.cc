@@ -1,3 +1,5 @@
+// AnalyzeLayerEfficiency, ParseHumanBytes and the CI rules: dive's figures
+// and messages.
 #include "core/image/layer_efficiency.h"
 
 #include <cmath>

@@ -1,3 +1,5 @@
+// Image references: parsing and normalisation, formatting, tags, digests and
+// image ids.
 #include "core/base/reference.h"
 
 #include <string>

@@ -1,3 +1,5 @@
+// CheckNoRemoteSources: ADD that may fetch a URL is refused; local ADD and any
+// COPY are allowed.
 #include "core/policy/remote_add_check.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,5 @@
+// Quoting and shell splitting: hostile values stay inert in bash, and the
+// commands a shell line runs are found.
 #include "core/base/shell_quote.h"
 
 #include <cstdio>

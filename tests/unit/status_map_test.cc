@@ -1,3 +1,4 @@
+// ToGrpcStatus: every code and message carried over unchanged.
 #include "server/status_map.h"
 
 #include <gtest/gtest.h>

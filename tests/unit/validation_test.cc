@@ -1,3 +1,5 @@
+// Validation: ports, publish and volume specs, restart policies, env, labels,
+// names, memory and CPU values.
 #include "core/base/validation.h"
 
 #include <cstdint>
