@@ -1,3 +1,4 @@
+// ContainerLogs, StreamEvents, PushImage and PullImage as write reactors fed by engine streams.
 #include "server/follow_reactor.h"
 
 #include <memory>
@@ -7,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "server/docker_convert.h"
 #include "server/queued_writer.h"
-#include "server/status_map.h"
 
 namespace dkd::server {
 namespace {
@@ -30,7 +30,7 @@ grpc::ServerWriteReactor<Out>* Serve(Gatekeeper* gatekeeper, grpc::CallbackServe
       r->Ready(*std::move(engine));
       return r;
     }
-    r->FinishNow(ToGrpcStatus(engine.status()));
+    r->FinishNow(engine.status());
   }
   r->call().DetachFromThread();
   return r;
