@@ -14,7 +14,7 @@ grpc::Status BuildGeneratorService::CreateMultiStageBuild(grpc::ServerContext* c
                                                           const dkd::v1::BuildConfig* request,
                                                           dkd::v1::MultiStageBuild* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.BuildGenerator/CreateMultiStageBuild", "",
-                            [&](GuardedCall&) -> absl::Status {
+                            [&](GuardedCall&) {
                               auto build = generator_.CreateMultiStageBuild(FromProto(*request));
                               if (!build.ok()) return build.status();
                               ToProto(*build, response);
@@ -26,7 +26,7 @@ grpc::Status BuildGeneratorService::GenerateDockerfile(grpc::ServerContext* cont
                                                        const dkd::v1::BuildConfig* request,
                                                        dkd::v1::GeneratedDockerfile* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.BuildGenerator/GenerateDockerfile", "",
-                            [&](GuardedCall&) -> absl::Status {
+                            [&](GuardedCall&) {
                               auto generated = generator_.GenerateDockerfile(FromProto(*request));
                               if (!generated.ok()) return generated.status();
                               response->set_dockerfile(std::move(generated->dockerfile));
@@ -40,7 +40,7 @@ grpc::Status BuildGeneratorService::GenerateBuildScript(grpc::ServerContext* con
                                                         const dkd::v1::BuildScriptConfig* request,
                                                         dkd::v1::GeneratedBuildScript* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.BuildGenerator/GenerateBuildScript", "",
-                            [&](GuardedCall&) -> absl::Status {
+                            [&](GuardedCall&) {
                               auto generated = generator_.GenerateBuildScript(FromProto(*request));
                               if (!generated.ok()) return generated.status();
                               ToProto(generated->script, response->mutable_script());
@@ -53,7 +53,7 @@ grpc::Status BuildGeneratorService::LintDockerfile(grpc::ServerContext* context,
                                                    const dkd::v1::LintDockerfileRequest* request,
                                                    dkd::v1::LintDockerfileResponse* response) {
   return gatekeeper_->Serve(
-      context, "/dkd.v1.BuildGenerator/LintDockerfile", "", [&](GuardedCall&) -> absl::Status {
+      context, "/dkd.v1.BuildGenerator/LintDockerfile", "", [&](GuardedCall&) {
         const core::DockerfileLinter linter(LintOptionsFromProto(*request));
         core::LintResult result = linter.Lint(request->dockerfile());
         for (const auto& f : result.findings) ToProto(f, response->add_findings());
@@ -72,7 +72,7 @@ grpc::Status BuildGeneratorService::OptimizeDockerfile(
     grpc::ServerContext* context, const dkd::v1::OptimizeDockerfileRequest* request,
     dkd::v1::OptimizeDockerfileResponse* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.BuildGenerator/OptimizeDockerfile", "",
-                            [&](GuardedCall&) -> absl::Status {
+                            [&](GuardedCall&) {
                               auto result = core::OptimizeDockerfile(request->dockerfile());
                               if (!result.ok()) return result.status();
                               response->set_dockerfile(std::move(result->dockerfile));

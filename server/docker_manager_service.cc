@@ -57,32 +57,30 @@ core::Owner DockerManagerService::OwnerOf(const GuardedCall& call) {
 
 grpc::Status DockerManagerService::Ping(grpc::ServerContext* context, const dkd::v1::PingRequest*,
                                         dkd::v1::PingResponse* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/Ping", "",
-                            [&](GuardedCall&) -> absl::Status {
-                              auto result = manager_->Ping();
-                              if (!result.ok()) return result.status();
-                              response->set_daemon_version(std::string(kDaemonVersion));
-                              response->set_engine_version(result->engine.version);
-                              response->set_api_version(result->api_version);
-                              response->set_engine_min_api_version(result->engine.min_api_version);
-                              response->set_os(result->engine.os);
-                              response->set_arch(result->engine.arch);
-                              response->set_kernel_version(result->engine.kernel_version);
-                              response->set_engine_git_commit(result->engine.git_commit);
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/Ping", "", [&](GuardedCall&) {
+    auto result = manager_->Ping();
+    if (!result.ok()) return result.status();
+    response->set_daemon_version(std::string(kDaemonVersion));
+    response->set_engine_version(result->engine.version);
+    response->set_api_version(result->api_version);
+    response->set_engine_min_api_version(result->engine.min_api_version);
+    response->set_os(result->engine.os);
+    response->set_arch(result->engine.arch);
+    response->set_kernel_version(result->engine.kernel_version);
+    response->set_engine_git_commit(result->engine.git_commit);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status DockerManagerService::GetEngineInfo(grpc::ServerContext* context,
                                                  const dkd::v1::GetEngineInfoRequest*,
                                                  dkd::v1::EngineInfo* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/GetEngineInfo", "",
-                            [&](GuardedCall&) -> absl::Status {
-                              auto info = manager_->Info();
-                              if (!info.ok()) return info.status();
-                              EngineInfoFromJson(*info, response);
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/GetEngineInfo", "", [&](GuardedCall&) {
+    auto info = manager_->Info();
+    if (!info.ok()) return info.status();
+    EngineInfoFromJson(*info, response);
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerBidiReactor<dkd::v1::BuildImageRequest, BuildEvent>* DockerManagerService::BuildImage(
@@ -152,31 +150,30 @@ grpc::Status DockerManagerService::RunContainer(grpc::ServerContext* context,
   std::string target = request->config().image_name();
   if (!request->config().tag().empty()) absl::StrAppend(&target, ":", request->config().tag());
   if (!request->name().empty()) target = absl::StrCat(request->name(), " (", target, ")");
-  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/RunContainer", target,
-                            [&](GuardedCall& call) -> absl::Status {
-                              // The owner label is always dkd's to set: a client cannot claim
-                              // another identity.
-                              dkd::v1::RunContainerRequest labelled = *request;
-                              (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] =
-                                  call.caller().identity;
-                              core::CancelToken cancel;
-                              CancelWatcher watcher(context, &cancel);
-                              core::RunRequest run = FromProto(labelled);
-                              run.owner = OwnerOf(call);
-                              auto r = manager_->Run(run, &cancel);
-                              if (!r.ok()) return r.status();
-                              response->set_id(r->id);
-                              response->set_name(r->name);
-                              response->set_status(r->status);
-                              response->set_exit_code(r->exit_code);
-                              response->set_stdout(r->stdout_data);
-                              response->set_stderr(r->stderr_data);
-                              response->set_output_truncated(r->output_truncated);
-                              for (const auto& w : r->warnings) response->add_warnings(w);
-                              response->set_pulled(r->pulled);
-                              call.set_target(absl::StrCat(response->name(), " ", response->id()));
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.DockerManager/RunContainer", target, [&](GuardedCall& call) {
+        // The owner label is always dkd's to set: a client cannot claim
+        // another identity.
+        dkd::v1::RunContainerRequest labelled = *request;
+        (*labelled.mutable_config()->mutable_labels())[kOwnerLabel] = call.caller().identity;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        core::RunRequest run = FromProto(labelled);
+        run.owner = OwnerOf(call);
+        auto r = manager_->Run(run, &cancel);
+        if (!r.ok()) return r.status();
+        response->set_id(r->id);
+        response->set_name(r->name);
+        response->set_status(r->status);
+        response->set_exit_code(r->exit_code);
+        response->set_stdout(r->stdout_data);
+        response->set_stderr(r->stderr_data);
+        response->set_output_truncated(r->output_truncated);
+        for (const auto& w : r->warnings) response->add_warnings(w);
+        response->set_pulled(r->pulled);
+        call.set_target(absl::StrCat(response->name(), " ", response->id()));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* DockerManagerService::WaitContainer(
@@ -191,7 +188,7 @@ grpc::Status DockerManagerService::ListContainers(grpc::ServerContext* context,
                                                   const dkd::v1::ListContainersRequest* request,
                                                   dkd::v1::ListContainersResponse* response) {
   return gatekeeper_->Serve(
-      context, "/dkd.v1.DockerManager/ListContainers", "", [&](GuardedCall& call) -> absl::Status {
+      context, "/dkd.v1.DockerManager/ListContainers", "", [&](GuardedCall& call) {
         core::ListContainersRequest r;
         r.show_all = request->show_all();
         r.label_filters.assign(request->label_filters().begin(), request->label_filters().end());
@@ -213,7 +210,7 @@ grpc::Status DockerManagerService::InspectContainer(grpc::ServerContext* context
                                                     const dkd::v1::InspectContainerRequest* request,
                                                     dkd::v1::ContainerDetails* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/InspectContainer", request->id(),
-                            [&](GuardedCall& call) -> absl::Status {
+                            [&](GuardedCall& call) {
                               if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) {
                                 return s;
                               }
@@ -228,7 +225,7 @@ grpc::Status DockerManagerService::StopContainer(grpc::ServerContext* context,
                                                  const dkd::v1::StopContainerRequest* request,
                                                  dkd::v1::StopContainerResponse* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/StopContainer", request->id(),
-                            [&](GuardedCall& call) -> absl::Status {
+                            [&](GuardedCall& call) {
                               if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) {
                                 return s;
                               }
@@ -247,16 +244,15 @@ grpc::Status DockerManagerService::StopContainer(grpc::ServerContext* context,
 grpc::Status DockerManagerService::RemoveContainer(grpc::ServerContext* context,
                                                    const dkd::v1::RemoveContainerRequest* request,
                                                    dkd::v1::RemoveContainerResponse* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/RemoveContainer", request->id(),
-                            [&](GuardedCall& call) -> absl::Status {
-                              if (absl::Status s = CheckOwner(call, request->id()); !s.ok())
-                                return s;
-                              absl::Status s = manager_->Remove(request->id(), request->force(),
-                                                                request->remove_volumes());
-                              if (!s.ok()) return s;
-                              response->set_id(request->id());
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.DockerManager/RemoveContainer", request->id(), [&](GuardedCall& call) {
+        if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) return s;
+        absl::Status s =
+            manager_->Remove(request->id(), request->force(), request->remove_volumes());
+        if (!s.ok()) return s;
+        response->set_id(request->id());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerWriteReactor<dkd::v1::LogEntry>* DockerManagerService::ContainerLogs(
@@ -267,25 +263,24 @@ grpc::ServerWriteReactor<dkd::v1::LogEntry>* DockerManagerService::ContainerLogs
 grpc::Status DockerManagerService::ListImages(grpc::ServerContext* context,
                                               const dkd::v1::ListImagesRequest* request,
                                               dkd::v1::ListImagesResponse* response) {
-  return gatekeeper_->Serve(
-      context, "/dkd.v1.DockerManager/ListImages", "", [&](GuardedCall&) -> absl::Status {
-        core::ListImagesRequest r;
-        r.all = request->all();
-        r.label_filters.assign(request->label_filters().begin(), request->label_filters().end());
-        r.reference = request->reference();
-        r.dangling = request->dangling();
-        auto list = manager_->ListImages(r);
-        if (!list.ok()) return list.status();
-        for (const auto& i : *list) ToProto(i, response->add_images());
-        return absl::OkStatus();
-      });
+  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/ListImages", "", [&](GuardedCall&) {
+    core::ListImagesRequest r;
+    r.all = request->all();
+    r.label_filters.assign(request->label_filters().begin(), request->label_filters().end());
+    r.reference = request->reference();
+    r.dangling = request->dangling();
+    auto list = manager_->ListImages(r);
+    if (!list.ok()) return list.status();
+    for (const auto& i : *list) ToProto(i, response->add_images());
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status DockerManagerService::InspectImage(grpc::ServerContext* context,
                                                 const dkd::v1::InspectImageRequest* request,
                                                 dkd::v1::ImageDetails* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/InspectImage", request->image(),
-                            [&](GuardedCall&) -> absl::Status {
+                            [&](GuardedCall&) {
                               auto j = manager_->InspectImage(request->image());
                               if (!j.ok()) return j.status();
                               ImageDetailsFromJson(*j, response);
@@ -296,15 +291,14 @@ grpc::Status DockerManagerService::InspectImage(grpc::ServerContext* context,
 grpc::Status DockerManagerService::RemoveImage(grpc::ServerContext* context,
                                                const dkd::v1::RemoveImageRequest* request,
                                                dkd::v1::RemoveImageResponse* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/RemoveImage", request->image(),
-                            [&](GuardedCall&) -> absl::Status {
-                              auto r = manager_->RemoveImage(request->image(), request->force(),
-                                                             request->no_prune());
-                              if (!r.ok()) return r.status();
-                              for (const auto& u : r->untagged) response->add_untagged(u);
-                              for (const auto& d : r->deleted) response->add_deleted(d);
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.DockerManager/RemoveImage", request->image(), [&](GuardedCall&) {
+        auto r = manager_->RemoveImage(request->image(), request->force(), request->no_prune());
+        if (!r.ok()) return r.status();
+        for (const auto& u : r->untagged) response->add_untagged(u);
+        for (const auto& d : r->deleted) response->add_deleted(d);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerWriteReactor<dkd::v1::EngineEvent>* DockerManagerService::StreamEvents(

@@ -162,26 +162,24 @@ ImageOptimizerService::ImageOptimizerService(std::shared_ptr<core::ImageOptimize
 grpc::Status ImageOptimizerService::AnalyzeImage(grpc::ServerContext* context,
                                                  const pb::AnalyzeImageRequest* request,
                                                  pb::ImageAnalysis* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.ImageOptimizer/AnalyzeImage", request->image(),
-                            [&](GuardedCall&) -> absl::Status {
-                              core::AnalyzeOptions options;
-                              if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
-                              core::CancelToken cancel;
-                              CancelWatcher watcher(context, &cancel);
-                              auto analysis =
-                                  optimizer_->AnalyzeImage(request->image(), options, &cancel);
-                              if (!analysis.ok()) return analysis.status();
-                              ToProto(*analysis, response);
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/AnalyzeImage", request->image(), [&](GuardedCall&) {
+        core::AnalyzeOptions options;
+        if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto analysis = optimizer_->AnalyzeImage(request->image(), options, &cancel);
+        if (!analysis.ok()) return analysis.status();
+        ToProto(*analysis, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ImageOptimizerService::OptimizeImage(grpc::ServerContext* context,
                                                   const pb::OptimizeImageRequest* request,
                                                   pb::OptimizeImageResponse* response) {
   return gatekeeper_->Serve(
-      context, "/dkd.v1.ImageOptimizer/OptimizeImage", request->image(),
-      [&](GuardedCall&) -> absl::Status {
+      context, "/dkd.v1.ImageOptimizer/OptimizeImage", request->image(), [&](GuardedCall&) {
         core::CancelToken cancel;
         CancelWatcher watcher(context, &cancel);
         auto result =
@@ -198,51 +196,47 @@ grpc::Status ImageOptimizerService::OptimizeImage(grpc::ServerContext* context,
 grpc::Status ImageOptimizerService::SuggestOptimizations(
     grpc::ServerContext* context, const pb::AnalyzeImageRequest* request,
     pb::SuggestOptimizationsResponse* response) {
-  return gatekeeper_->Serve(context, "/dkd.v1.ImageOptimizer/SuggestOptimizations",
-                            request->image(), [&](GuardedCall&) -> absl::Status {
-                              core::AnalyzeOptions options;
-                              if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
-                              core::CancelToken cancel;
-                              CancelWatcher watcher(context, &cancel);
-                              auto suggestions = optimizer_->SuggestOptimizations(request->image(),
-                                                                                  options, &cancel);
-                              if (!suggestions.ok()) return suggestions.status();
-                              for (const auto& s : *suggestions)
-                                ToProto(s, response->add_suggestions());
-                              return absl::OkStatus();
-                            });
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/SuggestOptimizations", request->image(), [&](GuardedCall&) {
+        core::AnalyzeOptions options;
+        if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto suggestions = optimizer_->SuggestOptimizations(request->image(), options, &cancel);
+        if (!suggestions.ok()) return suggestions.status();
+        for (const auto& s : *suggestions) ToProto(s, response->add_suggestions());
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ImageOptimizerService::CompareImages(grpc::ServerContext* context,
                                                   const pb::CompareImagesRequest* request,
                                                   pb::ImageComparison* response) {
-  return gatekeeper_->Serve(
-      context, "/dkd.v1.ImageOptimizer/CompareImages",
-      request->image_a() + " " + request->image_b(), [&](GuardedCall&) -> absl::Status {
-        core::AnalyzeOptions options;
-        options.deep = request->deep();
-        core::CancelToken cancel;
-        CancelWatcher watcher(context, &cancel);
-        auto c =
-            optimizer_->CompareImages(request->image_a(), request->image_b(), options, &cancel);
-        if (!c.ok()) return c.status();
-        ToProto(c->a, response->mutable_a());
-        ToProto(c->b, response->mutable_b());
-        response->set_size_difference_bytes(c->size_difference_bytes);
-        response->set_layer_count_difference(c->layer_count_difference);
-        response->set_score_difference(c->score_difference);
-        response->set_shared_layers(c->shared_layers);
-        for (const auto& s : c->summary) response->add_summary(s);
-        return absl::OkStatus();
-      });
+  return gatekeeper_->Serve(context, "/dkd.v1.ImageOptimizer/CompareImages",
+                            request->image_a() + " " + request->image_b(), [&](GuardedCall&) {
+                              core::AnalyzeOptions options;
+                              options.deep = request->deep();
+                              core::CancelToken cancel;
+                              CancelWatcher watcher(context, &cancel);
+                              auto c = optimizer_->CompareImages(
+                                  request->image_a(), request->image_b(), options, &cancel);
+                              if (!c.ok()) return c.status();
+                              ToProto(c->a, response->mutable_a());
+                              ToProto(c->b, response->mutable_b());
+                              response->set_size_difference_bytes(c->size_difference_bytes);
+                              response->set_layer_count_difference(c->layer_count_difference);
+                              response->set_score_difference(c->score_difference);
+                              response->set_shared_layers(c->shared_layers);
+                              for (const auto& s : c->summary) response->add_summary(s);
+                              return absl::OkStatus();
+                            });
 }
 
 grpc::Status ImageOptimizerService::GetOptimizationReport(grpc::ServerContext* context,
                                                           const pb::AnalyzeImageRequest* request,
                                                           pb::OptimizationReport* response) {
   return gatekeeper_->Serve(
-      context, "/dkd.v1.ImageOptimizer/GetOptimizationReport", request->image(),
-      [&](GuardedCall&) -> absl::Status {
+      context, "/dkd.v1.ImageOptimizer/GetOptimizationReport", request->image(), [&](GuardedCall&) {
         core::AnalyzeOptions options;
         if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
         core::CancelToken cancel;
