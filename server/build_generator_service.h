@@ -1,20 +1,24 @@
-// gRPC adapter for core::BuildGenerator, the Dockerfile linter and the
-// Dockerfile optimizer: convert -> call core -> convert back -> map status.
+// BuildGeneratorService: the BuildGenerator RPCs dkd registers with gRPC, over
+// core::BuildGenerator, the Dockerfile linter and the Dockerfile optimizer.
+// Each RPC is written once: a GuardedCall (Gatekeeper: authentication, the
+// role from auth.cc's table, limits, request id, metrics), then convert ->
+// call core -> convert back -> map status.
 // No domain logic lives here; core's InvalidArgument messages, which name the
 // offending field, reach the caller unchanged.
 //
 // Pure computation: no RPC touches the engine, so all of them work while the
-// engine is down. Stateless and thread-safe.
+// engine is down. Thread-safe.
 #pragma once
 
 #include "core/buildgen/build_generator.h"
 #include "dkd/v1/build_generator.grpc.pb.h"
+#include "server/gatekeeper.h"
 
 namespace dkd::server {
 
 class BuildGeneratorService final : public dkd::v1::BuildGenerator::Service {
  public:
-  BuildGeneratorService() = default;
+  explicit BuildGeneratorService(Gatekeeper* gatekeeper) : gatekeeper_(gatekeeper) {}
 
   // INVALID_ARGUMENT naming the field on any invalid config value.
   grpc::Status CreateMultiStageBuild(grpc::ServerContext* context,
@@ -38,6 +42,7 @@ class BuildGeneratorService final : public dkd::v1::BuildGenerator::Service {
 
  private:
   core::BuildGenerator generator_;
+  Gatekeeper* gatekeeper_;
 };
 
 }  // namespace dkd::server

@@ -1,5 +1,4 @@
-// StartBuildImage (build_reactor.h): the BuildImage reactor, from admission and
-// the build queue to the engine's stream and the final status.
+// BuildImage on gRPC's callback API: admission, the spec, the build queue, a worker thread.
 #include "server/build_reactor.h"
 
 #include <chrono>
@@ -8,11 +7,9 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/build_context_reader.h"
 #include "server/queued_writer.h"
-#include "server/status_map.h"
 
 namespace dkd::server {
 namespace {
@@ -25,38 +22,26 @@ using dkd::v1::BuildImageRequest;
 // own deadline, a little before dkd's copy of it (received as a timeout) is
 // due, so a cancellation within kDeadlineSlack of the deadline counts as the
 // deadline.
-grpc::Status QueueEndStatus(const grpc::ServerContextBase* context, const grpc::Status& s) {
+absl::Status QueueEndStatus(const grpc::ServerContextBase* context, const absl::Status& s) {
   constexpr auto kDeadlineSlack = std::chrono::seconds(1);
   if (!context->IsCancelled()) return s;
   if (context->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "the call's deadline passed before the build started");
+    return absl::DeadlineExceededError("the call's deadline passed before the build started");
   }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before the build started");
-}
-
-grpc::Status ContextTooLarge(Metrics& metrics, const BuildCallState& state) {
-  metrics.RecordLimitRejection("max_context_bytes");
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("limits.max_context_bytes: the build context exceeds ",
-                                   state.max_context_bytes, " bytes"));
+  return absl::CancelledError("call cancelled before the build started");
 }
 
 class BuildReactor final
     : public QueuedWriter<grpc::ServerBidiReactor<BuildImageRequest, BuildEvent>, BuildEvent> {
  public:
   BuildReactor(Gatekeeper* gatekeeper, grpc::CallbackServerContext* context,
-               DockerManagerService* inner, std::function<core::Owner(const GuardedCall&)> owner_of)
-      : QueuedWriter(gatekeeper, context, "/dkd.v1.DockerManager/BuildImage"),
-        inner_(inner),
-        owner_of_(std::move(owner_of)) {}
+               DockerManagerService* service)
+      : QueuedWriter(gatekeeper, context, "/dkd.v1.DockerManager/BuildImage"), service_(service) {}
 
   void Begin() {
     if (!Admit("", /*end_at_shutdown=*/false)) return;
-    // Registered before the spec is read, so the context interceptor records
-    // the target and checks the size hint on the very first message.
-    state_ = gatekeeper()->RegisterBuild(context(), call().settings().limits.max_context_bytes);
-    owner_ = owner_of_(call());
+    max_context_bytes_ = call().settings().limits.max_context_bytes;
+    owner_ = DockerManagerService::OwnerOf(call());
     StartRead(&first_);
     Ready(nullptr);
   }
@@ -117,10 +102,6 @@ class BuildReactor final
     }).detach();
   }
 
-  void BeforeDelete() override {
-    if (state_) gatekeeper()->UnregisterBuild(context());
-  }
-
  private:
   enum class Phase { kSpec, kQueued, kContext };
 
@@ -142,25 +123,29 @@ class BuildReactor final
   };
 
   void OnSpec(bool ok) {
-    {
-      absl::MutexLock lock(&state_->mu);
-      call().set_target(state_->target);
-    }
     // The spec is read before queueing: a bad one is refused without waiting,
     // and a build that never leaves the queue is still audited with its target.
+    if (ok && first_.has_spec()) {
+      const auto& config = first_.spec().config();
+      call().set_target(config.image_name() + (config.tag().empty() ? "" : ":" + config.tag()));
+    }
     if (!ok) {
       return EndWith(QueueEndStatus(
-          context(), grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "spec: the first BuildImage message must carry the BuildSpec")));
+          context(), absl::InvalidArgumentError(
+                         "spec: the first BuildImage message must carry the BuildSpec")));
     }
     if (!first_.has_spec()) {
-      return EndWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "spec: the first BuildImage message must carry the BuildSpec, "
-                                  "not a context chunk"));
+      return EndWith(
+          absl::InvalidArgumentError("spec: the first BuildImage message must carry the BuildSpec, "
+                                     "not a context chunk"));
     }
     spec_ = std::move(*first_.mutable_spec());
     Metrics& metrics = gatekeeper()->metrics();
-    if (state_->over_limit) return EndWith(ContextTooLarge(metrics, *state_));
+    // A context announced over the limit is refused before it is sent.
+    if (max_context_bytes_ > 0 && spec_.context_size_hint() > max_context_bytes_) {
+      metrics.RecordLimitRejection("max_context_bytes");
+      return EndWith(ContextTooLargeError(max_context_bytes_));
+    }
     metrics.builds_queued().Increment();
     const uint64_t ticket = gatekeeper()->builds().Enqueue(
         [this](int position) {
@@ -193,11 +178,11 @@ class BuildReactor final
       phase_ = Phase::kContext;
       ticket_ = 0;
     }
-    if (!slot.ok()) return EndWith(QueueEndStatus(context(), ToGrpcStatus(slot.status())));
+    if (!slot.ok()) return EndWith(QueueEndStatus(context(), slot.status()));
     // Still wanted? A slot given to a call that went away passes on.
     if (context()->IsCancelled()) {
       slot->reset();
-      return EndWith(QueueEndStatus(context(), grpc::Status::OK));
+      return EndWith(QueueEndStatus(context(), absl::OkStatus()));
     }
     metrics.builds_active().Increment();
     std::thread([this, held = *std::move(slot)]() mutable { Run(std::move(held)); }).detach();
@@ -205,17 +190,11 @@ class BuildReactor final
 
   void Run(std::unique_ptr<BuildQueue::Slot> slot) {
     BlockingStream stream(this);
-    grpc::Status s =
-        inner_->BuildImageAs(context(), spec_, &stream, owner_, state_->max_context_bytes);
+    absl::Status s = service_->BuildImageAs(context(), spec_, &stream, owner_, max_context_bytes_);
     slot.reset();  // The next build starts now, not after the audit line.
     Metrics& metrics = gatekeeper()->metrics();
     metrics.builds_active().Decrement();
-    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-        absl::StartsWith(s.error_message(), "limits.max_context_bytes")) {
-      metrics.RecordLimitRejection("max_context_bytes");
-    } else if (state_->over_limit) {
-      s = ContextTooLarge(metrics, *state_);
-    }
+    if (IsContextTooLarge(s)) metrics.RecordLimitRejection("max_context_bytes");
     EndWith(s);  // Last: the reactor may be gone after it.
   }
 
@@ -229,9 +208,8 @@ class BuildReactor final
     gatekeeper()->builds().Leave(ticket, why);
   }
 
-  DockerManagerService* const inner_;
-  const std::function<core::Owner(const GuardedCall&)> owner_of_;
-  std::shared_ptr<BuildCallState> state_;
+  DockerManagerService* const service_;
+  int64_t max_context_bytes_ = 0;  // limits.max_context_bytes; 0 = none.
   core::Owner owner_;
   BuildImageRequest first_;
   dkd::v1::BuildSpec spec_;
@@ -248,9 +226,8 @@ class BuildReactor final
 }  // namespace
 
 grpc::ServerBidiReactor<BuildImageRequest, BuildEvent>* StartBuildImage(
-    Gatekeeper* gatekeeper, DockerManagerService* inner, grpc::CallbackServerContext* context,
-    std::function<core::Owner(const GuardedCall&)> owner_of) {
-  auto* r = new BuildReactor(gatekeeper, context, inner, std::move(owner_of));
+    Gatekeeper* gatekeeper, DockerManagerService* service, grpc::CallbackServerContext* context) {
+  auto* r = new BuildReactor(gatekeeper, context, service);
   r->Begin();
   r->call().DetachFromThread();
   return r;

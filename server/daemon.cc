@@ -1,4 +1,4 @@
-// Daemon (daemon.h): start-up step by step, reload, and an orderly shutdown.
+// Daemon: configuration, listeners, services, the gRPC server, reload and shutdown.
 #include "server/daemon.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -10,7 +10,6 @@
 
 #include "core/base/fd_limit.h"
 #include "core/image/image_optimizer.h"
-#include "server/build_interceptor.h"
 #include "server/daemon_setup.h"
 #include "server/local_token.h"
 #include "server/logging.h"
@@ -116,15 +115,10 @@ void Daemon::CreateServices() {
   if (config_.list_cache_max_age > absl::ZeroDuration()) {
     manager_->EnableListCache(config_.list_cache_max_age);
   }
-  docker_manager_service_ = std::make_unique<DockerManagerService>(manager_);
-  image_optimizer_service_ =
-      std::make_unique<ImageOptimizerService>(std::make_shared<core::ImageOptimizer>(engine_));
-  guarded_docker_manager_ = std::make_unique<GuardedDockerManager>(docker_manager_service_.get(),
-                                                                   manager_, gatekeeper_.get());
-  guarded_build_generator_ =
-      std::make_unique<GuardedBuildGenerator>(&build_generator_service_, gatekeeper_.get());
-  guarded_image_optimizer_ =
-      std::make_unique<GuardedImageOptimizer>(image_optimizer_service_.get(), gatekeeper_.get());
+  docker_manager_service_ = std::make_unique<DockerManagerService>(manager_, gatekeeper_.get());
+  build_generator_service_ = std::make_unique<BuildGeneratorService>(gatekeeper_.get());
+  image_optimizer_service_ = std::make_unique<ImageOptimizerService>(
+      std::make_shared<core::ImageOptimizer>(engine_), gatekeeper_.get());
 }
 
 absl::Status Daemon::StartGrpcServer() {
@@ -136,7 +130,6 @@ absl::Status Daemon::StartGrpcServer() {
   builder.SetMaxSendMessageSize(max_message);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
-  interceptors.push_back(std::make_unique<BuildContextInterceptorFactory>(gatekeeper_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Listeners are never shared through SO_REUSEPORT, which gRPC otherwise
   // sets on TCP listeners.
@@ -148,9 +141,9 @@ absl::Status Daemon::StartGrpcServer() {
       builder.AddListeningPort(l.GrpcUri(), tcp_credentials_, &tcp_port_);
     }
   }
-  builder.RegisterService(guarded_docker_manager_.get());
-  builder.RegisterService(guarded_build_generator_.get());
-  builder.RegisterService(guarded_image_optimizer_.get());
+  builder.RegisterService(docker_manager_service_.get());
+  builder.RegisterService(build_generator_service_.get());
+  builder.RegisterService(image_optimizer_service_.get());
   server_ = builder.BuildAndStart();
   if (!server_) {
     for (const auto& l : listeners_) {  // Taken since the check: say by whom.

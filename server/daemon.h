@@ -39,7 +39,6 @@
 #include "server/docker_manager_service.h"
 #include "server/engine_monitor.h"
 #include "server/gatekeeper.h"
-#include "server/guarded_services.h"
 #include "server/http_endpoints.h"
 #include "server/image_optimizer_service.h"
 #include "server/listen_address.h"
@@ -106,11 +105,8 @@ class Daemon {
   std::shared_ptr<core::DockerManager> manager_;
   std::shared_ptr<core::BuildLeftovers> build_leftovers_;
   std::unique_ptr<DockerManagerService> docker_manager_service_;
-  BuildGeneratorService build_generator_service_;
+  std::unique_ptr<BuildGeneratorService> build_generator_service_;
   std::unique_ptr<ImageOptimizerService> image_optimizer_service_;
-  std::unique_ptr<GuardedDockerManager> guarded_docker_manager_;
-  std::unique_ptr<GuardedBuildGenerator> guarded_build_generator_;
-  std::unique_ptr<GuardedImageOptimizer> guarded_image_optimizer_;
 
   std::unique_ptr<grpc::Server> server_;
   grpc::HealthCheckServiceInterface* health_ = nullptr;

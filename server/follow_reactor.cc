@@ -1,5 +1,4 @@
-// The follow reactors (follow_reactor.h): ContainerLogs, StreamEvents, PushImage
-// and PullImage, each an engine stream written through a QueuedWriter.
+// ContainerLogs, StreamEvents, PushImage and PullImage as write reactors fed by engine streams.
 #include "server/follow_reactor.h"
 
 #include <memory>
@@ -9,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "server/docker_convert.h"
 #include "server/queued_writer.h"
-#include "server/status_map.h"
 
 namespace dkd::server {
 namespace {
@@ -32,7 +30,7 @@ grpc::ServerWriteReactor<Out>* Serve(Gatekeeper* gatekeeper, grpc::CallbackServe
       r->Ready(*std::move(engine));
       return r;
     }
-    r->FinishNow(ToGrpcStatus(engine.status()));
+    r->FinishNow(engine.status());
   }
   r->call().DetachFromThread();
   return r;

@@ -1,8 +1,8 @@
-// Gatekeeper and GuardedCall (gatekeeper.h): admission, request ids, stream and
-// build registration, and shutdown's wait for calls in flight.
+// Gatekeeper and GuardedCall: admission, caps, deadlines, metrics and audit for every RPC.
 #include "server/gatekeeper.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/status_map.h"
 #include "spdlog/spdlog.h"
 
 namespace dkd::server {
@@ -138,26 +138,6 @@ void Gatekeeper::UnregisterStream(core::CancelToken* token) {
   streams_open_.erase(token);
 }
 
-std::shared_ptr<BuildCallState> Gatekeeper::RegisterBuild(const grpc::ServerContextBase* context,
-                                                          int64_t max_context_bytes) {
-  auto state = std::make_shared<BuildCallState>();
-  state->max_context_bytes = max_context_bytes;
-  absl::MutexLock lock(&mu_);
-  builds_open_[context] = state;
-  return state;
-}
-
-std::shared_ptr<BuildCallState> Gatekeeper::FindBuild(const grpc::ServerContextBase* context) {
-  absl::MutexLock lock(&mu_);
-  auto it = builds_open_.find(context);
-  return it == builds_open_.end() ? nullptr : it->second;
-}
-
-void Gatekeeper::UnregisterBuild(const grpc::ServerContextBase* context) {
-  absl::MutexLock lock(&mu_);
-  builds_open_.erase(context);
-}
-
 GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContextBase* context,
                          const std::string& full_method)
     : gatekeeper_(gatekeeper),
@@ -175,18 +155,18 @@ GuardedCall::GuardedCall(Gatekeeper* gatekeeper, grpc::ServerContextBase* contex
 }
 
 GuardedCall::~GuardedCall() {
-  if (!finished_) Finish(grpc::Status(grpc::StatusCode::INTERNAL, "call not finished"));
+  if (!finished_) Finish(absl::InternalError("call not finished"));
 }
 
-grpc::Status GuardedCall::Admit() {
+absl::Status GuardedCall::Admit() {
   if (gatekeeper_->shutting_down()) {
     outcome_ = "failed";
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down");
+    return absl::UnavailableError("dkd is shutting down");
   }
   if (rule_ == nullptr) {
     outcome_ = "denied";
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat(full_method_, " has no entry in dkd's role table"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(full_method_, " has no entry in dkd's role table"));
   }
   auto caller = Authenticate(*context_, settings_->auth);
   if (!caller.ok()) {
@@ -194,7 +174,7 @@ grpc::Status GuardedCall::Admit() {
     spdlog::warn("unauthenticated call to {} from {}: {}", method_, caller_.peer,
                  std::string(caller.status().message()));
     outcome_ = "unauthenticated";
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(caller.status().message()));
+    return absl::UnauthenticatedError(caller.status().message());
   }
   caller_ = *caller;
   const Role needed = RequiredRole(*rule_, settings_->ownership);
@@ -205,14 +185,13 @@ grpc::Status GuardedCall::Admit() {
         absl::StrCat(method_, " needs role ", RoleName(needed), "; identity \"", caller_.identity,
                      "\" has role ", RoleName(caller_.role));
     spdlog::warn("denied: {}", message);
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
+    return absl::PermissionDeniedError(message);
   }
   const LimitsSettings& limits = settings_->limits;
   if (!gatekeeper_->calls().TryAcquire(caller_.identity, limits.max_calls_per_identity)) {
     gatekeeper_->metrics().RecordLimitRejection("max_calls_per_identity");
     outcome_ = "denied";
-    return grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
+    return absl::ResourceExhaustedError(
         absl::StrCat("limits.max_calls_per_identity: identity \"", caller_.identity,
                      "\" already has ", limits.max_calls_per_identity, " calls in progress"));
   }
@@ -221,8 +200,7 @@ grpc::Status GuardedCall::Admit() {
     if (!gatekeeper_->streams().TryAcquire(caller_.identity, limits.max_streams_per_identity)) {
       gatekeeper_->metrics().RecordLimitRejection("max_streams_per_identity");
       outcome_ = "denied";
-      return grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
+      return absl::ResourceExhaustedError(
           absl::StrCat("limits.max_streams_per_identity: identity \"", caller_.identity,
                        "\" already has ", limits.max_streams_per_identity, " open streams"));
     }
@@ -246,23 +224,23 @@ grpc::Status GuardedCall::Admit() {
   }
   admitted_ = true;
   outcome_ = "ok";
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
-grpc::Status GuardedCall::Finish(grpc::Status status) {
-  if (finished_) return status;
+grpc::Status GuardedCall::Finish(const absl::Status& result) {
+  if (finished_) return ToGrpcStatus(result);
   finished_ = true;
   struct Ended {
     Gatekeeper* gatekeeper;
     ~Ended() { gatekeeper->CallEnded(); }
   } ended{gatekeeper_};
   ScopedRequestId scope(request_id_value_);
+  grpc::Status status = ToGrpcStatus(result);
   if (deadline_handle_ != 0) gatekeeper_->watchdog().Disarm(deadline_handle_);
   if (deadline_expired_) {
     gatekeeper_->metrics().RecordLimitRejection("deadline");
-    status =
-        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                     absl::StrCat(deadline_key_, ": the call ran past dkd's default deadline"));
+    status = ToGrpcStatus(absl::DeadlineExceededError(
+        absl::StrCat(deadline_key_, ": the call ran past dkd's default deadline")));
   }
   if (call_counted_) gatekeeper_->calls().Release(caller_.identity);
   if (stream_counted_) {

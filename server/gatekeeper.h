@@ -1,11 +1,12 @@
 // Gatekeeper: the security and operations state every RPC passes through,
 // and GuardedCall, the per-call object that applies it.
 //
-// A GuardedCall, created first thing in every guarded handler, gives the
-// call a request id (returned as `x-request-id` initial metadata and put on
-// every log line), authenticates the caller, checks the role the RPC needs,
-// counts the call (and a stream again) against the caller's caps and arms the
-// default deadline.
+// A GuardedCall, created first thing in every handler (Gatekeeper::Serve
+// for a sync RPC, the reactor for a callback one), gives the call a request
+// id (returned as `x-request-id` initial metadata and put on every log line),
+// authenticates the caller, checks the role the RPC needs, counts the call
+// (and a stream again) against the caller's caps and arms the default
+// deadline.
 // Finish() records metrics and, for mutating RPCs and refused calls, an audit
 // line. Settings are an immutable snapshot swapped on reload: a call keeps the
 // snapshot it started with, so reloads never disturb open streams.
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/engine/engine_client.h"
@@ -34,15 +36,7 @@
 
 namespace dkd::server {
 
-// Per-build accounting shared between the build handler and the interceptor
-// that sees each context chunk arrive.
-struct BuildCallState {
-  int64_t max_context_bytes = 0;  // 0 = unlimited.
-  std::atomic<int64_t> bytes{0};
-  std::atomic<bool> over_limit{false};
-  absl::Mutex mu;
-  std::string target ABSL_GUARDED_BY(mu);  // "image:tag" from the BuildSpec.
-};
+class GuardedCall;
 
 class Gatekeeper {
  public:
@@ -77,10 +71,13 @@ class Gatekeeper {
   bool RegisterStream(core::CancelToken* token);
   void UnregisterStream(core::CancelToken* token);
 
-  std::shared_ptr<BuildCallState> RegisterBuild(const grpc::ServerContextBase* context,
-                                                int64_t max_context_bytes);
-  std::shared_ptr<BuildCallState> FindBuild(const grpc::ServerContextBase* context);
-  void UnregisterBuild(const grpc::ServerContextBase* context);
+  // Serves one sync RPC: a GuardedCall for `full_method` (whose role comes
+  // from auth.cc's table; a method missing from it is refused) with `target`
+  // for the audit line, then `body(call)` when admitted. `body` returns an
+  // absl::Status, mapped once on the way out.
+  template <typename Body>
+  grpc::Status Serve(grpc::ServerContextBase* context, const std::string& full_method,
+                     std::string target, Body&& body);
 
  private:
   Metrics* metrics_;
@@ -96,8 +93,6 @@ class Gatekeeper {
   std::shared_ptr<const SecuritySettings> settings_ ABSL_GUARDED_BY(mu_);
   std::set<core::CancelToken*> streams_open_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void()>> shutdown_hooks_ ABSL_GUARDED_BY(mu_);
-  std::map<const grpc::ServerContextBase*, std::shared_ptr<BuildCallState>> builds_open_
-      ABSL_GUARDED_BY(mu_);
 };
 
 // The canonical name of a gRPC status code ("PERMISSION_DENIED").
@@ -114,10 +109,11 @@ class GuardedCall {
   GuardedCall(const GuardedCall&) = delete;
   GuardedCall& operator=(const GuardedCall&) = delete;
 
-  // OK when the call may proceed; else the status to return (via Finish).
-  grpc::Status Admit();
-  // Records metrics and audit; returns `status` (or the deadline status).
-  grpc::Status Finish(grpc::Status status);
+  // OK when the call may proceed; else the status to end it with (via Finish).
+  absl::Status Admit();
+  // Records metrics and audit; returns `result` (or the deadline status) as
+  // the gRPC status to send (server/status_map.h).
+  grpc::Status Finish(const absl::Status& result);
 
   void set_target(std::string target) { target_ = std::move(target); }
   // Runs when dkd's default deadline for the call passes, on the watchdog
@@ -154,5 +150,15 @@ class GuardedCall {
   std::atomic<bool> deadline_expired_{false};
   bool finished_ = false;
 };
+
+template <typename Body>
+grpc::Status Gatekeeper::Serve(grpc::ServerContextBase* context, const std::string& full_method,
+                               std::string target, Body&& body) {
+  GuardedCall call(this, context, full_method);
+  call.set_target(std::move(target));
+  absl::Status s = call.Admit();
+  if (s.ok()) s = body(call);
+  return call.Finish(s);
+}
 
 }  // namespace dkd::server

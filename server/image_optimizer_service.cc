@@ -1,5 +1,4 @@
-// ImageOptimizerService (image_optimizer_service.h): one method per RPC,
-// converting, calling core and mapping the status.
+// ImageOptimizerService: each ImageOptimizer RPC, guarded, converted and delegated to core.
 #include "server/image_optimizer_service.h"
 
 #include <grpcpp/server_context.h>
@@ -10,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/cancel_watcher.h"
-#include "server/status_map.h"
 
 namespace dkd::server {
 namespace {
@@ -157,87 +155,105 @@ void ToProto(const core::BuildConfig& c, pb::BuildConfig* out) {
 
 }  // namespace
 
-ImageOptimizerService::ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer)
-    : optimizer_(std::move(optimizer)) {}
+ImageOptimizerService::ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer,
+                                             Gatekeeper* gatekeeper)
+    : optimizer_(std::move(optimizer)), gatekeeper_(gatekeeper) {}
 
 grpc::Status ImageOptimizerService::AnalyzeImage(grpc::ServerContext* context,
                                                  const pb::AnalyzeImageRequest* request,
                                                  pb::ImageAnalysis* response) {
-  core::AnalyzeOptions options;
-  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto analysis = optimizer_->AnalyzeImage(request->image(), options, &cancel);
-  if (!analysis.ok()) return ToGrpcStatus(analysis.status());
-  ToProto(*analysis, response);
-  return grpc::Status::OK;
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/AnalyzeImage", request->image(), [&](GuardedCall&) {
+        core::AnalyzeOptions options;
+        if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto analysis = optimizer_->AnalyzeImage(request->image(), options, &cancel);
+        if (!analysis.ok()) return analysis.status();
+        ToProto(*analysis, response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ImageOptimizerService::OptimizeImage(grpc::ServerContext* context,
                                                   const pb::OptimizeImageRequest* request,
                                                   pb::OptimizeImageResponse* response) {
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto result = optimizer_->OptimizeImage(FromProto(request->config()), request->image(), &cancel);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_suggested_base_image(result->suggested_base_image);
-  for (const auto& n : result->optimization_notes) response->add_optimization_notes(n);
-  ToProto(result->optimized_config, response->mutable_optimized_config());
-  for (const auto& s : result->suggestions) ToProto(s, response->add_suggestions());
-  return grpc::Status::OK;
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/OptimizeImage", request->image(), [&](GuardedCall&) {
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto result =
+            optimizer_->OptimizeImage(FromProto(request->config()), request->image(), &cancel);
+        if (!result.ok()) return result.status();
+        response->set_suggested_base_image(result->suggested_base_image);
+        for (const auto& n : result->optimization_notes) response->add_optimization_notes(n);
+        ToProto(result->optimized_config, response->mutable_optimized_config());
+        for (const auto& s : result->suggestions) ToProto(s, response->add_suggestions());
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ImageOptimizerService::SuggestOptimizations(
     grpc::ServerContext* context, const pb::AnalyzeImageRequest* request,
     pb::SuggestOptimizationsResponse* response) {
-  core::AnalyzeOptions options;
-  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto suggestions = optimizer_->SuggestOptimizations(request->image(), options, &cancel);
-  if (!suggestions.ok()) return ToGrpcStatus(suggestions.status());
-  for (const auto& s : *suggestions) ToProto(s, response->add_suggestions());
-  return grpc::Status::OK;
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/SuggestOptimizations", request->image(), [&](GuardedCall&) {
+        core::AnalyzeOptions options;
+        if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto suggestions = optimizer_->SuggestOptimizations(request->image(), options, &cancel);
+        if (!suggestions.ok()) return suggestions.status();
+        for (const auto& s : *suggestions) ToProto(s, response->add_suggestions());
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ImageOptimizerService::CompareImages(grpc::ServerContext* context,
                                                   const pb::CompareImagesRequest* request,
                                                   pb::ImageComparison* response) {
-  core::AnalyzeOptions options;
-  options.deep = request->deep();
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto c = optimizer_->CompareImages(request->image_a(), request->image_b(), options, &cancel);
-  if (!c.ok()) return ToGrpcStatus(c.status());
-  ToProto(c->a, response->mutable_a());
-  ToProto(c->b, response->mutable_b());
-  response->set_size_difference_bytes(c->size_difference_bytes);
-  response->set_layer_count_difference(c->layer_count_difference);
-  response->set_score_difference(c->score_difference);
-  response->set_shared_layers(c->shared_layers);
-  for (const auto& s : c->summary) response->add_summary(s);
-  return grpc::Status::OK;
+  return gatekeeper_->Serve(context, "/dkd.v1.ImageOptimizer/CompareImages",
+                            request->image_a() + " " + request->image_b(), [&](GuardedCall&) {
+                              core::AnalyzeOptions options;
+                              options.deep = request->deep();
+                              core::CancelToken cancel;
+                              CancelWatcher watcher(context, &cancel);
+                              auto c = optimizer_->CompareImages(
+                                  request->image_a(), request->image_b(), options, &cancel);
+                              if (!c.ok()) return c.status();
+                              ToProto(c->a, response->mutable_a());
+                              ToProto(c->b, response->mutable_b());
+                              response->set_size_difference_bytes(c->size_difference_bytes);
+                              response->set_layer_count_difference(c->layer_count_difference);
+                              response->set_score_difference(c->score_difference);
+                              response->set_shared_layers(c->shared_layers);
+                              for (const auto& s : c->summary) response->add_summary(s);
+                              return absl::OkStatus();
+                            });
 }
 
 grpc::Status ImageOptimizerService::GetOptimizationReport(grpc::ServerContext* context,
                                                           const pb::AnalyzeImageRequest* request,
                                                           pb::OptimizationReport* response) {
-  core::AnalyzeOptions options;
-  if (absl::Status s = ToOptions(*request, options); !s.ok()) return ToGrpcStatus(s);
-  core::CancelToken cancel;
-  CancelWatcher watcher(context, &cancel);
-  auto report = optimizer_->GetOptimizationReport(request->image(), options, &cancel);
-  if (!report.ok()) return ToGrpcStatus(report.status());
-  ToProto(report->analysis, response->mutable_analysis());
-  int order = 1;
-  for (const auto& s : report->implementation_plan) {
-    pb::PlanStep* step = response->add_implementation_plan();
-    step->set_order(order++);
-    ToProto(s, step->mutable_suggestion());
-  }
-  response->set_total_potential_savings_mb(report->total_potential_savings_mb);
-  for (const auto& s : report->summary) response->add_summary(s);
-  return grpc::Status::OK;
+  return gatekeeper_->Serve(
+      context, "/dkd.v1.ImageOptimizer/GetOptimizationReport", request->image(), [&](GuardedCall&) {
+        core::AnalyzeOptions options;
+        if (absl::Status s = ToOptions(*request, options); !s.ok()) return s;
+        core::CancelToken cancel;
+        CancelWatcher watcher(context, &cancel);
+        auto report = optimizer_->GetOptimizationReport(request->image(), options, &cancel);
+        if (!report.ok()) return report.status();
+        ToProto(report->analysis, response->mutable_analysis());
+        int order = 1;
+        for (const auto& s : report->implementation_plan) {
+          pb::PlanStep* step = response->add_implementation_plan();
+          step->set_order(order++);
+          ToProto(s, step->mutable_suggestion());
+        }
+        response->set_total_potential_savings_mb(report->total_potential_savings_mb);
+        for (const auto& s : report->summary) response->add_summary(s);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace dkd::server

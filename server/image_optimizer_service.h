@@ -1,5 +1,8 @@
-// gRPC adapter for core::ImageOptimizer: validate -> convert -> call core ->
-// convert back -> map status. No domain logic lives here. Analysis RPCs watch
+// ImageOptimizerService: the ImageOptimizer RPCs dkd registers with gRPC, over
+// core::ImageOptimizer. Each RPC is written once: a GuardedCall (Gatekeeper:
+// authentication, the role from auth.cc's table, limits, request id, metrics,
+// audit), then validate -> convert -> call core -> convert back -> map status.
+// No domain logic lives here. Analysis RPCs watch
 // for the caller going away and abort the image export stream behind a deep
 // analysis. Thread-safe: the service holds no per-call state.
 #pragma once
@@ -8,12 +11,13 @@
 
 #include "core/image/image_optimizer.h"
 #include "dkd/v1/image_optimizer.grpc.pb.h"
+#include "server/gatekeeper.h"
 
 namespace dkd::server {
 
 class ImageOptimizerService final : public dkd::v1::ImageOptimizer::Service {
  public:
-  explicit ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer);
+  ImageOptimizerService(std::shared_ptr<core::ImageOptimizer> optimizer, Gatekeeper* gatekeeper);
 
   grpc::Status AnalyzeImage(grpc::ServerContext* context,
                             const dkd::v1::AnalyzeImageRequest* request,
@@ -33,6 +37,7 @@ class ImageOptimizerService final : public dkd::v1::ImageOptimizer::Service {
 
  private:
   std::shared_ptr<core::ImageOptimizer> optimizer_;
+  Gatekeeper* gatekeeper_;
 };
 
 }  // namespace dkd::server

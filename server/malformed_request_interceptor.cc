@@ -1,5 +1,4 @@
-// MalformedRequestInterceptor (malformed_request_interceptor.h): the parse
-// check on each request message and its factory.
+// MalformedRequestInterceptor: INVALID_ARGUMENT for request bytes that do not parse.
 #include "server/malformed_request_interceptor.h"
 
 #include <google/protobuf/descriptor.h>
@@ -7,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/status_map.h"
 #include "spdlog/spdlog.h"
 
 namespace dkd::server {
@@ -43,22 +43,20 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
     if (!client_streams_) {
       spdlog::warn("{}: request from {} does not parse as {}", method_, context_->peer(),
                    request_type_);
-      methods->ModifySendStatus(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
+      methods->ModifySendStatus(ToGrpcStatus(absl::InvalidArgumentError(
           absl::StrCat("request message does not parse as ", request_type_,
                        " (invalid protobuf wire data, or a string field that is not valid "
-                       "UTF-8)")));
+                       "UTF-8)"))));
       return;
     }
     if (sent.error_code() != grpc::StatusCode::INVALID_ARGUMENT &&
         sent.error_code() != grpc::StatusCode::INTERNAL) {
       return;
     }
-    methods->ModifySendStatus(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
+    methods->ModifySendStatus(ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("the first request message is missing or does not parse as ", request_type_,
                      " (invalid protobuf wire data, or a string field that is not valid UTF-8)",
-                     sent.error_message().empty() ? "" : ": ", sent.error_message())));
+                     sent.error_message().empty() ? "" : ": ", sent.error_message()))));
   }
 
   const std::string method_;

@@ -25,7 +25,6 @@
 #include "absl/synchronization/mutex.h"
 #include "core/engine/engine_stream_loop.h"
 #include "server/gatekeeper.h"
-#include "server/status_map.h"
 
 namespace dkd::server {
 
@@ -49,14 +48,14 @@ class QueuedWriter : public Base {
   bool Admit(const std::string& target, bool end_at_shutdown) {
     call_.set_target(target);
     call_.set_on_deadline([this] { OnDeadline(); });
-    grpc::Status s = call_.Admit();
+    absl::Status s = call_.Admit();
     if (!s.ok()) {
       FinishNow(s);
       return false;
     }
     if (!end_at_shutdown) return true;
     if (!gatekeeper_->RegisterStream(&token_)) {
-      FinishNow(grpc::Status(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down"));
+      FinishNow(absl::UnavailableError("dkd is shutting down"));
       return false;
     }
     registered_ = true;
@@ -64,7 +63,7 @@ class QueuedWriter : public Base {
   }
 
   // Ends the call before anything was produced.
-  void FinishNow(const grpc::Status& status) {
+  void FinishNow(const absl::Status& status) {
     {
       absl::MutexLock lock(&mu_);
       finished_ = true;
@@ -118,7 +117,7 @@ class QueuedWriter : public Base {
   }
 
   // The producer is done; the call ends with `status` once the queue drains.
-  void EndWith(grpc::Status status) {
+  void EndWith(absl::Status status) {
     bool finish = false;
     {
       absl::MutexLock lock(&mu_);
@@ -133,11 +132,11 @@ class QueuedWriter : public Base {
   // a failure during shutdown UNAVAILABLE "dkd is shutting down".
   void EngineEnded(const absl::Status& status) {
     if (context_->IsCancelled()) {
-      EndWith(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled"));
+      EndWith(absl::CancelledError("call cancelled"));
     } else if (!status.ok() && gatekeeper_->shutting_down()) {
-      EndWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "dkd is shutting down"));
+      EndWith(absl::UnavailableError("dkd is shutting down"));
     } else {
-      EndWith(ToGrpcStatus(status));
+      EndWith(status);
     }
   }
 
@@ -196,7 +195,7 @@ class QueuedWriter : public Base {
     return end_.has_value() && !starting_ && !finished_ && !writing_ && (queue_.empty() || gone_);
   }
   void FinishWithEnd() {
-    grpc::Status end;
+    absl::Status end;
     {
       absl::MutexLock lock(&mu_);
       end = *end_;
@@ -220,7 +219,7 @@ class QueuedWriter : public Base {
   bool starting_ ABSL_GUARDED_BY(mu_) = true;
   bool gone_ ABSL_GUARDED_BY(mu_) = false;  // The client stopped reading.
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace dkd::server

@@ -1,11 +1,8 @@
-// StartWaitContainer (wait_reactor.h): the WaitContainer reactor over the
-// ContainerWaiter.
+// WaitContainer as a unary reactor completed by a ContainerWaiter, the deadline or the client.
 #include "server/wait_reactor.h"
 
 #include <atomic>
 #include <memory>
-
-#include "server/status_map.h"
 
 namespace dkd::server {
 namespace {
@@ -35,13 +32,9 @@ class WaitReactor final : public grpc::ServerUnaryReactor {
 
   // Finishes the call with `result` unless it is already finished.
   static void Complete(const std::shared_ptr<State>& state, const absl::StatusOr<int>& result) {
-    if (result.ok()) {
-      Complete(state, grpc::Status::OK, *result);
-    } else {
-      Complete(state, ToGrpcStatus(result.status()), 0);
-    }
+    Complete(state, result.status(), result.ok() ? *result : 0);
   }
-  static void Complete(const std::shared_ptr<State>& state, const grpc::Status& status,
+  static void Complete(const std::shared_ptr<State>& state, const absl::Status& status,
                        int exit_code) {
     if (state->done.exchange(true)) return;
     WaitReactor* r = state->reactor;
@@ -84,7 +77,7 @@ grpc::ServerUnaryReactor* StartWaitContainer(Gatekeeper* gatekeeper, ContainerWa
       w->CancelLater(h, absl::DeadlineExceededError("deadline"));
     }
   });
-  grpc::Status s = call.Admit();
+  absl::Status s = call.Admit();
   if (s.ok()) s = check_owner(call, request->id());
   if (!s.ok()) {
     WaitReactor::Complete(state, s, 0);

@@ -19,7 +19,7 @@
 namespace dkd::server {
 
 // OK when the caller may wait on container `id`.
-using OwnerCheck = std::function<grpc::Status(const GuardedCall& call, const std::string& id)>;
+using OwnerCheck = std::function<absl::Status(const GuardedCall& call, const std::string& id)>;
 
 grpc::ServerUnaryReactor* StartWaitContainer(Gatekeeper* gatekeeper, ContainerWaiter* waiter,
                                              grpc::CallbackServerContext* context,
