@@ -9,24 +9,12 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/base/strings.h"
 
 namespace dkd::core {
 namespace {
-
-// Debian's Abseil has its own string_view type; StrCat and CHexEscape take it.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Quotes a client value for a message: C-escaped and shortened.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 128;
-  if (s.size() > kMaxShown) {
-    return absl::StrCat("\"", absl::CHexEscape(Sv(s.substr(0, kMaxShown))), "\"…");
-  }
-  return absl::StrCat("\"", absl::CHexEscape(Sv(s)), "\"");
-}
 
 absl::Status Invalid(std::string_view field, std::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(Sv(field), ": ", Sv(rule)));
