@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "core/base/strings.h"
+#include "core/base/validation.h"
 
 namespace dkd::core {
 namespace {
@@ -20,32 +21,10 @@ namespace {
 // Paths are quoted whole: the message names exactly what was refused.
 std::string QuotePath(std::string_view s) { return Quote(s, std::string_view::npos); }
 
-// Returns `path` with empty and "." components removed; refuses anything that
-// is not absolute, has a ".." component, or has control characters.
+// CleanAbsolutePath, for an empty path too, with the path quoted whole.
 absl::StatusOr<std::string> CleanAbsolute(std::string_view what, std::string_view path) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(Sv(what), " must not be empty"));
-  if (path.front() != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Sv(what), " ", QuotePath(path), " must be an absolute path"));
-  }
-  for (char c : path) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(what), " ", QuotePath(path), " must not contain control characters"));
-    }
-  }
-  std::string clean;
-  for (size_t i = 0; i < path.size();) {
-    size_t end = std::min(path.find('/', i), path.size());
-    std::string_view part = path.substr(i, end - i);
-    if (part == "..") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(what), " ", QuotePath(path), " must not contain '..' components"));
-    }
-    if (!part.empty() && part != ".") absl::StrAppend(&clean, "/", Sv(part));
-    i = end + 1;
-  }
-  return clean.empty() ? std::string("/") : clean;
+  return CleanAbsolutePath(what, path, std::string_view::npos);
 }
 
 // True if `path` is `root` or lies beneath it, comparing whole components.
