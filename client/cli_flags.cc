@@ -61,7 +61,9 @@ absl::Status FlagSet::Set(Flag& f, const std::string& value, bool explicit_value
 }
 
 absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
-  const std::string see = absl::StrCat("; see 'dkctl ", command_, " --help'");
+  // The global options' set has no command name.
+  const std::string see =
+      absl::StrCat("; see 'dkctl ", command_, command_.empty() ? "" : " ", "--help'");
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {

@@ -17,6 +17,22 @@
 namespace dkd::client {
 namespace {
 
+// Reads --since and --until (seconds since the epoch) into `req`, a logs or
+// events request. Returns 125 after saying what is wrong, or nullopt.
+template <typename Request>
+std::optional<int> SinceUntil(const FlagSet& flags, Request* req) {
+  for (const char* key : {"since", "until"}) {
+    if (flags.Get(key).empty()) continue;
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(flags.Get(key), &v) || v < 0) {
+      std::cerr << "invalid --" << key << ": seconds since the epoch\n";
+      return 125;
+    }
+    std::string(key) == "since" ? req->set_since(v) : req->set_until(v);
+  }
+  return std::nullopt;
+}
+
 std::string ShortId(const std::string& id) {
   std::string s = id;
   if (absl::StartsWith(s, "sha256:")) s = s.substr(7);
@@ -157,15 +173,7 @@ int CmdLogs(CliContext& ctx, const std::vector<std::string>& args) {
     }
     req.mutable_tail()->set_value(tail);
   }
-  for (const char* key : {"since", "until"}) {
-    if (flags.Get(key).empty()) continue;
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(flags.Get(key), &v) || v < 0) {
-      std::cerr << "invalid --" << key << ": seconds since the epoch\n";
-      return 125;
-    }
-    std::string(key) == "since" ? req.set_since(v) : req.set_until(v);
-  }
+  if (auto rc = SinceUntil(flags, &req)) return *rc;
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   CallCanceller cancel;
@@ -224,15 +232,7 @@ int CmdEvents(CliContext& ctx, const std::vector<std::string>& args) {
   if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
   dkd::v1::StreamEventsRequest req;
   for (const auto& f : flags.GetAll("filter")) req.add_filters(f);
-  for (const char* key : {"since", "until"}) {
-    if (flags.Get(key).empty()) continue;
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(flags.Get(key), &v) || v < 0) {
-      std::cerr << "invalid --" << key << ": seconds since the epoch\n";
-      return 125;
-    }
-    std::string(key) == "since" ? req.set_since(v) : req.set_until(v);
-  }
+  if (auto rc = SinceUntil(flags, &req)) return *rc;
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
   const bool json = flags.Get("format") == "json";

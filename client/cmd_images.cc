@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "absl/strings/match.h"
@@ -168,39 +169,24 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   return 0;
 }
 
-int CmdPush(CliContext& ctx, const std::vector<std::string>& args) {
-  FlagSet flags("push", "push [OPTIONS] NAME[:TAG]");
+namespace {
+
+// The registry flags push and pull share, after any of their own.
+void TransferFlags(FlagSet& flags, const char* quiet_help) {
   flags.String("username", 'u', "Registry username (with --password-stdin)");
   flags.Bool("password-stdin", 0, "Read the registry password from stdin");
-  flags.Bool("quiet", 'q', "Print only the digest");
-  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG]")) return *rc;
-  const std::string image = flags.positionals()[0];
-  auto auth = CredentialsFor(image, flags.Get("username"), flags.GetBool("password-stdin"));
-  if (!auth.ok()) return FlagValueError(auth.status());
-  auto client = ctx.Client();
-  if (!client.ok()) return ReportError(ctx, client.status());
-  CallCanceller cancel;
-  InterruptCancels interrupt(&cancel);
-  const bool quiet = flags.GetBool("quiet");
-  auto digest = (*client)->PushImage(
-      image, *auth,
-      [&](const dkd::v1::ProgressEvent& e) {
-        if (!quiet) PrintProgress(e);
-      },
-      &cancel);
-  if (!digest.ok()) return ReportError(ctx, digest.status());
-  if (quiet) std::cout << *digest << "\n";
-  return 0;
+  flags.Bool("quiet", 'q', quiet_help);
 }
 
-int CmdPull(CliContext& ctx, const std::vector<std::string>& args) {
-  FlagSet flags("pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]");
-  flags.String("platform", 0, "Platform, e.g. linux/amd64");
-  flags.String("username", 'u', "Registry username (with --password-stdin)");
-  flags.Bool("password-stdin", 0, "Read the registry password from stdin");
-  flags.Bool("quiet", 'q', "Suppress progress output");
-  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG|@DIGEST]")) return *rc;
-  const std::string image = flags.positionals()[0];
+using Transfer = std::function<absl::Status(
+    DkdClient& client, const std::string& image, const dkd::v1::RegistryAuth& auth,
+    const DkdClient::ProgressCallback& on_progress, CallCanceller* cancel)>;
+
+// A push or pull of the image named on the command line: its credentials,
+// then `transfer` with progress printed unless --quiet, Ctrl-C cancelling it.
+// Returns the exit code.
+int RunTransfer(CliContext& ctx, const FlagSet& flags, const Transfer& transfer) {
+  const std::string& image = flags.positionals()[0];
   auto auth = CredentialsFor(image, flags.Get("username"), flags.GetBool("password-stdin"));
   if (!auth.ok()) return FlagValueError(auth.status());
   auto client = ctx.Client();
@@ -208,15 +194,48 @@ int CmdPull(CliContext& ctx, const std::vector<std::string>& args) {
   CallCanceller cancel;
   InterruptCancels interrupt(&cancel);
   const bool quiet = flags.GetBool("quiet");
-  absl::Status s = (*client)->PullImage(
-      image, flags.Get("platform"), *auth,
+  absl::Status s = transfer(
+      **client, image, *auth,
       [&](const dkd::v1::ProgressEvent& e) {
         if (!quiet) PrintProgress(e);
       },
       &cancel);
   if (!s.ok()) return ReportError(ctx, s);
-  if (quiet) std::cout << image << "\n";
   return 0;
+}
+
+}  // namespace
+
+int CmdPush(CliContext& ctx, const std::vector<std::string>& args) {
+  FlagSet flags("push", "push [OPTIONS] NAME[:TAG]");
+  TransferFlags(flags, "Print only the digest");
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG]")) return *rc;
+  std::string digest;
+  const int rc = RunTransfer(
+      ctx, flags,
+      [&](DkdClient& client, const std::string& image, const dkd::v1::RegistryAuth& auth,
+          const DkdClient::ProgressCallback& on_progress, CallCanceller* cancel) {
+        auto pushed = client.PushImage(image, auth, on_progress, cancel);
+        if (pushed.ok()) digest = *pushed;
+        return pushed.status();
+      });
+  if (rc == 0 && flags.GetBool("quiet")) std::cout << digest << "\n";
+  return rc;
+}
+
+int CmdPull(CliContext& ctx, const std::vector<std::string>& args) {
+  FlagSet flags("pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]");
+  flags.String("platform", 0, "Platform, e.g. linux/amd64");
+  TransferFlags(flags, "Suppress progress output");
+  if (auto rc = ParseCommandLine(flags, args, 1, 1, "NAME[:TAG|@DIGEST]")) return *rc;
+  const int rc = RunTransfer(
+      ctx, flags,
+      [&](DkdClient& client, const std::string& image, const dkd::v1::RegistryAuth& auth,
+          const DkdClient::ProgressCallback& on_progress, CallCanceller* cancel) {
+        return client.PullImage(image, flags.Get("platform"), auth, on_progress, cancel);
+      });
+  if (rc == 0 && flags.GetBool("quiet")) std::cout << flags.positionals()[0] << "\n";
+  return rc;
 }
 
 int CmdImages(CliContext& ctx, const std::vector<std::string>& args) {

@@ -18,7 +18,7 @@ int CmdVersion(CliContext& ctx, const std::vector<std::string>& args) {
   ping = client.ok() ? (*client)->Ping() : absl::StatusOr<dkd::v1::PingResponse>(client.status());
   if (json) {
     nlohmann::json j;
-    j["Client"] = {{"Version", kClientVersion}, {"Host", ctx.host}};
+    j["Client"] = {{"Version", kClientVersion}, {"Host", ctx.host()}};
     if (ping.ok()) {
       j["Server"] = {{"Version", ping->daemon_version()}};
       j["Engine"] = {{"Version", ping->engine_version()},
@@ -33,7 +33,7 @@ int CmdVersion(CliContext& ctx, const std::vector<std::string>& args) {
   } else {
     std::cout << "Client:\n"
               << " Version:       " << kClientVersion << "\n"
-              << " Host:          " << ctx.host << "\n";
+              << " Host:          " << ctx.host() << "\n";
     if (ping.ok()) {
       std::cout << "\nServer: dkd\n"
                 << " Version:       " << ping->daemon_version() << "\n"

@@ -10,8 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
-#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -45,9 +43,6 @@ absl::StatusOr<std::string> GrpcTarget(absl::string_view host) {
 }
 
 namespace {
-
-std::mutex default_options_mu;
-std::optional<ConnectOptions> default_options;
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -168,10 +163,6 @@ bool IsLoopbackTarget(absl::string_view target) {
 }
 
 ConnectOptions DefaultConnectOptions() {
-  {
-    std::lock_guard<std::mutex> lock(default_options_mu);
-    if (default_options) return *default_options;
-  }
   ConnectOptions o;
   o.token = Env("DKD_TOKEN");
   if (!Env("DKD_TOKEN_FILE").empty()) o.local_token_file = Env("DKD_TOKEN_FILE");
@@ -180,11 +171,6 @@ ConnectOptions DefaultConnectOptions() {
   o.tls_key = Env("DKD_TLS_KEY");
   o.tls = Env("DKD_TLS") == "1";
   return o;
-}
-
-void SetDefaultConnectOptions(const ConnectOptions& options) {
-  std::lock_guard<std::mutex> lock(default_options_mu);
-  default_options = options;
 }
 
 absl::StatusOr<Connection> ResolveConnection(absl::string_view host,

@@ -1,8 +1,7 @@
 // Where dkd is and how to authenticate to it: host addresses, TLS files and
 // tokens, and the local token that loopback TCP callers may present.
 //
-// Functions here are thread-safe; the process-wide default options are
-// guarded by a mutex.
+// Functions here are thread-safe.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
@@ -42,11 +41,10 @@ struct ConnectOptions {
 // True when the gRPC `target` ("127.0.0.1:7575") is a loopback TCP address.
 bool IsLoopbackTarget(absl::string_view target);
 
-// The options DkdClient::Connect(host) uses: those set by
-// SetDefaultConnectOptions, else from the environment: DKD_TOKEN,
-// DKD_TOKEN_FILE, DKD_TLS_CA, DKD_TLS_CERT, DKD_TLS_KEY and DKD_TLS=1.
+// The options DkdClient::Connect(host) uses, from the environment:
+// DKD_TOKEN, DKD_TOKEN_FILE, DKD_TLS_CA, DKD_TLS_CERT, DKD_TLS_KEY and
+// DKD_TLS=1.
 ConnectOptions DefaultConnectOptions();
-void SetDefaultConnectOptions(const ConnectOptions& options);
 
 // What a channel to dkd is made of, resolved from a host and options.
 struct Connection {

@@ -6,19 +6,47 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "client/cli_flags.h"
+#include "client/connect_options.h"
 #include "client/dkd_client.h"
 
 namespace dkd::client {
 
 inline constexpr const char* kClientVersion = "0.1.0";
 
+// dkctl's global options, the flags before the command: where dkd is and how
+// to authenticate to it. ParseGlobalOptions reads them, once; every command
+// gets them through its CliContext.
+struct GlobalOptions {
+  std::string host;        // --host / -H, else DefaultHost() ($DKD_HOST, the default socket).
+  ConnectOptions connect;  // TLS flags and --token over DefaultConnectOptions() (the environment).
+};
+
+// The command line up to the command, parsed.
+struct GlobalCommandLine {
+  GlobalOptions options;
+  bool help = false;     // -h / --help
+  bool version = false;  // -v / --version
+  // The command and its arguments; empty when no command was given.
+  std::vector<std::string> command;
+};
+
+// Parses the global options at the front of `args` (argv without argv[0]),
+// with the FlagSet every command uses, up to the first word that is not a
+// flag: the command. InvalidArgument names a bad flag.
+absl::StatusOr<GlobalCommandLine> ParseGlobalOptions(const std::vector<std::string>& args);
+
 struct CliContext {
-  std::string host;  // As given (--host / DKD_HOST / default).
-  // Connects on first use.
+  explicit CliContext(GlobalOptions global) : options(std::move(global)) {}
+
+  const GlobalOptions options;
+  // The dkd address as given (--host / DKD_HOST / default).
+  const std::string& host() const { return options.host; }
+  // Connects with `options` on first use.
   absl::StatusOr<DkdClient*> Client();
   // See DkdClient::auth_hint(); "" before Client() connected.
   std::string AuthHint() const { return client_ ? client_->auth_hint() : ""; }

@@ -1,5 +1,5 @@
-// What every dkctl command shares (dkctl_commands.h): the lazily connected
-// client, argument-count checks, and error reporting with exit codes.
+// What every dkctl command shares: the global options, the connection, the
+// flag prologue and the error report.
 #include <iostream>
 
 #include "absl/strings/match.h"
@@ -8,9 +8,37 @@
 
 namespace dkd::client {
 
+absl::StatusOr<GlobalCommandLine> ParseGlobalOptions(const std::vector<std::string>& args) {
+  GlobalCommandLine out;
+  const ConnectOptions env = DefaultConnectOptions();
+  // Stops at the command: what follows is the command's.
+  FlagSet flags("", "[OPTIONS] COMMAND", /*interspersed=*/false);
+  flags.String("host", 'H', "dkd address: unix:///path or tcp://host:port", DefaultHost());
+  flags.Bool("tls", 0, "Use TLS; implied by --tlsverify and the TLS files");
+  flags.String("tlscacert", 0, "Trust dkd certificates signed by this CA only", env.tls_ca);
+  flags.String("tlscert", 0, "Client certificate (mutual TLS)", env.tls_cert);
+  flags.String("tlskey", 0, "Client key (mutual TLS)", env.tls_key);
+  flags.Bool("tlsverify", 0, "Use TLS and verify dkd's certificate (always verified)");
+  flags.String("token", 0, "Bearer token (default $DKD_TOKEN)", env.token);
+  flags.Bool("version", 'v', "Print the client version and exit");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return s;
+  out.help = flags.help_requested();
+  out.version = flags.GetBool("version");
+  out.options.host = flags.Get("host");
+  ConnectOptions& connect = out.options.connect;
+  connect = env;
+  connect.tls = env.tls || flags.GetBool("tls") || flags.GetBool("tlsverify");
+  connect.tls_ca = flags.Get("tlscacert");
+  connect.tls_cert = flags.Get("tlscert");
+  connect.tls_key = flags.Get("tlskey");
+  connect.token = flags.Get("token");
+  out.command = flags.positionals();
+  return out;
+}
+
 absl::StatusOr<DkdClient*> CliContext::Client() {
   if (!client_) {
-    auto c = DkdClient::Connect(host);
+    auto c = DkdClient::Connect(options.host, options.connect);
     if (!c.ok()) return c.status();
     client_ = std::move(*c);
   }
@@ -72,7 +100,7 @@ int ForEachName(
 int ReportError(const CliContext& ctx, const absl::Status& status) {
   const std::string msg(status.message());
   if (status.code() == absl::StatusCode::kUnavailable && !absl::StrContains(msg, "Docker Engine")) {
-    std::cerr << "Cannot connect to dkd at " << ctx.host << ". Is dkd running?\n"
+    std::cerr << "Cannot connect to dkd at " << ctx.host() << ". Is dkd running?\n"
               << "Start it with scripts/run.sh, or point dkctl at it with --host or DKD_HOST.\n"
               << "(" << msg << ")\n";
     return 1;

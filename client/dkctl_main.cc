@@ -4,10 +4,9 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "client/cli_util.h"
 #include "client/dkctl_commands.h"
 
@@ -82,64 +81,31 @@ int main(int argc, char** argv) {
   using namespace dkd::client;
   signal(SIGPIPE, SIG_IGN);
   WatchInterrupts();
-  CliContext ctx;
-  ctx.host = DefaultHost();
-  ConnectOptions connect = DefaultConnectOptions();
-  std::vector<std::string> args(argv + 1, argv + argc);
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-H" || a == "--host") {
-      if (i + 1 >= args.size()) {
-        std::cerr << "flag needs an argument: " << a << "\n";
-        return 125;
-      }
-      ctx.host = args[++i];
-    } else if (absl::StartsWith(a, "--host=")) {
-      ctx.host = a.substr(7);
-    } else if (a == "--tls" || a == "--tlsverify") {
-      connect.tls = true;
-    } else if (a == "--tlscacert" || a == "--tlscert" || a == "--tlskey" || a == "--token" ||
-               absl::StartsWith(a, "--tlscacert=") || absl::StartsWith(a, "--tlscert=") ||
-               absl::StartsWith(a, "--tlskey=") || absl::StartsWith(a, "--token=")) {
-      const size_t eq = a.find('=');
-      const std::string name = a.substr(0, eq);
-      std::string value;
-      if (eq != std::string::npos) {
-        value = a.substr(eq + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        std::cerr << "flag needs an argument: " << a << "\n";
-        return 125;
-      }
-      if (name == "--tlscacert") connect.tls_ca = value;
-      if (name == "--tlscert") connect.tls_cert = value;
-      if (name == "--tlskey") connect.tls_key = value;
-      if (name == "--token") connect.token = value;
-    } else if (a == "-h" || a == "--help") {
-      PrintUsage(std::cout);
-      return 0;
-    } else if (a == "-v" || a == "--version") {
-      std::cout << "dkctl version " << kClientVersion << "\n";
-      return 0;
-    } else if (absl::StartsWith(a, "-")) {
-      std::cerr << "unknown flag: " << a << "\nSee 'dkctl --help'.\n";
-      return 125;
-    } else {
-      break;
-    }
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<GlobalCommandLine> line = ParseGlobalOptions(args);
+  if (!line.ok()) {
+    std::cerr << line.status().message() << "\n";
+    return 125;
   }
-  SetDefaultConnectOptions(connect);
-  if (i >= args.size()) {
+  if (line->help) {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  if (line->version) {
+    std::cout << "dkctl version " << kClientVersion << "\n";
+    return 0;
+  }
+  if (line->command.empty()) {
     PrintUsage(std::cerr);
     return 1;
   }
-  const std::string name = args[i];
+  CliContext ctx(std::move(line->options));
+  const std::string& name = line->command[0];
   auto it = Commands().find(name);
   if (it == Commands().end()) {
     std::cerr << "dkctl: '" << name << "' is not a dkctl command.\nSee 'dkctl --help'\n";
     return 1;
   }
-  return it->second.run(ctx, std::vector<std::string>(args.begin() + i + 1, args.end()));
+  return it->second.run(ctx,
+                        std::vector<std::string>(line->command.begin() + 1, line->command.end()));
 }

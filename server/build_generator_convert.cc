@@ -55,8 +55,8 @@ core::BuildConfig FromProto(const dkd::v1::BuildConfig& p) {
   return c;
 }
 
-core::BuildScriptConfig FromProto(const dkd::v1::BuildScriptConfig& p) {
-  core::BuildScriptConfig c;
+core::BuildScript FromProto(const dkd::v1::BuildScriptConfig& p) {
+  core::BuildScript c;
   c.name = p.name();
   c.dockerfile_path = p.dockerfile_path();
   c.context_path = p.context_path();
@@ -76,6 +76,29 @@ core::LintOptions LintOptionsFromProto(const dkd::v1::LintDockerfileRequest& p) 
   o.ignore_rules = Strings(p.ignore_rules());
   o.trusted_registries = Strings(p.trusted_registries());
   return o;
+}
+
+void ToProto(const core::BuildConfig& c, dkd::v1::BuildConfig* p) {
+  p->set_build_type(c.build_type);
+  p->set_base_image(c.base_image);
+  p->set_runtime_base_image(c.runtime_base_image);
+  CopyStrings(c.build_commands, p->mutable_build_commands());
+  CopyStrings(c.runtime_commands, p->mutable_runtime_commands());
+  CopyMap(c.metadata, p->mutable_metadata());
+  p->set_language_version(c.language_version);
+  p->set_package_manager(c.package_manager);
+  CopyStrings(c.entrypoint, p->mutable_entrypoint());
+  CopyStrings(c.command, p->mutable_command());
+  p->set_port(c.port);
+  CopyStrings(c.health_check, p->mutable_health_check());
+  CopyStrings(c.extra_packages, p->mutable_extra_packages());
+  CopyMap(c.environment, p->mutable_environment());
+  CopyMap(c.labels, p->mutable_labels());
+  CopyMap(c.build_args, p->mutable_build_args());
+  p->set_user(c.user);
+  p->set_working_directory(c.working_directory);
+  p->set_use_buildkit_cache(c.use_buildkit_cache);
+  p->set_main(c.main);
 }
 
 void ToProto(const core::CopyCommand& c, dkd::v1::CopyCommand* p) {

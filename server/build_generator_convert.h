@@ -1,4 +1,5 @@
-// Conversions between dkd.v1 BuildGenerator messages and core types. Pure
+// Conversions between dkd.v1 BuildGenerator messages and core types (also the
+// BuildConfig that ImageOptimizer takes and returns). Pure
 // field-by-field copies: no validation here (core validates every value
 // before it writes text), no defaults filled in.
 #pragma once
@@ -13,9 +14,10 @@
 namespace dkd::server {
 
 core::BuildConfig FromProto(const dkd::v1::BuildConfig& p);
-core::BuildScriptConfig FromProto(const dkd::v1::BuildScriptConfig& p);
+core::BuildScript FromProto(const dkd::v1::BuildScriptConfig& p);
 core::LintOptions LintOptionsFromProto(const dkd::v1::LintDockerfileRequest& p);
 
+void ToProto(const core::BuildConfig& c, dkd::v1::BuildConfig* p);
 void ToProto(const core::CopyCommand& c, dkd::v1::CopyCommand* p);
 void ToProto(const core::BuildStage& c, dkd::v1::BuildStage* p);
 void ToProto(const core::MultiStageBuild& c, dkd::v1::MultiStageBuild* p);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/build_generator_convert.h"
 #include "server/cancel_watcher.h"
 
 namespace dkd::server {
@@ -98,59 +99,6 @@ void ToProto(const core::ImageAnalysis& a, pb::ImageAnalysis* out) {
   for (const auto& s : a.potential_optimizations) ToProto(s, out->add_potential_optimizations());
   out->set_optimization_score(a.optimization_score);
   if (a.deep) ToProto(*a.deep, out->mutable_efficiency());
-}
-
-template <typename Map>
-void CopyMap(const google::protobuf::Map<std::string, std::string>& in, Map& out) {
-  for (const auto& [k, v] : in) out[k] = v;
-}
-
-core::BuildConfig FromProto(const pb::BuildConfig& in) {
-  core::BuildConfig c;
-  c.build_type = in.build_type();
-  c.base_image = in.base_image();
-  c.runtime_base_image = in.runtime_base_image();
-  c.build_commands.assign(in.build_commands().begin(), in.build_commands().end());
-  c.runtime_commands.assign(in.runtime_commands().begin(), in.runtime_commands().end());
-  CopyMap(in.metadata(), c.metadata);
-  c.language_version = in.language_version();
-  c.package_manager = in.package_manager();
-  c.entrypoint.assign(in.entrypoint().begin(), in.entrypoint().end());
-  c.command.assign(in.command().begin(), in.command().end());
-  c.port = in.port();
-  c.health_check.assign(in.health_check().begin(), in.health_check().end());
-  c.extra_packages.assign(in.extra_packages().begin(), in.extra_packages().end());
-  CopyMap(in.environment(), c.environment);
-  CopyMap(in.labels(), c.labels);
-  CopyMap(in.build_args(), c.build_args);
-  c.user = in.user();
-  c.working_directory = in.working_directory();
-  c.use_buildkit_cache = in.use_buildkit_cache();
-  c.main = in.main();
-  return c;
-}
-
-void ToProto(const core::BuildConfig& c, pb::BuildConfig* out) {
-  out->set_build_type(c.build_type);
-  out->set_base_image(c.base_image);
-  out->set_runtime_base_image(c.runtime_base_image);
-  for (const auto& s : c.build_commands) out->add_build_commands(s);
-  for (const auto& s : c.runtime_commands) out->add_runtime_commands(s);
-  for (const auto& [k, v] : c.metadata) (*out->mutable_metadata())[k] = v;
-  out->set_language_version(c.language_version);
-  out->set_package_manager(c.package_manager);
-  for (const auto& s : c.entrypoint) out->add_entrypoint(s);
-  for (const auto& s : c.command) out->add_command(s);
-  out->set_port(c.port);
-  for (const auto& s : c.health_check) out->add_health_check(s);
-  for (const auto& s : c.extra_packages) out->add_extra_packages(s);
-  for (const auto& [k, v] : c.environment) (*out->mutable_environment())[k] = v;
-  for (const auto& [k, v] : c.labels) (*out->mutable_labels())[k] = v;
-  for (const auto& [k, v] : c.build_args) (*out->mutable_build_args())[k] = v;
-  out->set_user(c.user);
-  out->set_working_directory(c.working_directory);
-  out->set_use_buildkit_cache(c.use_buildkit_cache);
-  out->set_main(c.main);
 }
 
 }  // namespace

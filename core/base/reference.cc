@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/base/strings.h"
 
 namespace dkd::core {
 namespace {
@@ -17,9 +17,6 @@ constexpr std::string_view kLocalhost = "localhost";
 // Anything longer cannot be a valid reference (domain + 255 path + tag + digest)
 // and is refused before it is scanned or echoed.
 constexpr size_t kMaxReferenceLength = 1024;
-
-// Debian's Abseil has its own string_view type; StrCat and CHexEscape take it.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -34,15 +31,6 @@ bool HasUpper(std::string_view s) {
     if (c >= 'A' && c <= 'Z') return true;
   }
   return false;
-}
-
-// Quotes `s` for an error message: C-escaped so control characters cannot
-// forge log lines, and shortened so a huge input does not flood the log.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 128;
-  if (s.size() > kMaxShown)
-    return absl::StrCat("\"", absl::CHexEscape(Sv(s.substr(0, kMaxShown))), "\"…");
-  return absl::StrCat("\"", absl::CHexEscape(Sv(s)), "\"");
 }
 
 absl::Status Invalid(std::string_view text, std::string_view rule) {

@@ -11,24 +11,12 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/base/strings.h"
 
 namespace dkd::core {
 namespace {
-
-// Debian's Abseil has its own string_view type; StrCat and CHexEscape take it.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Quotes a client value for a message: C-escaped and shortened.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxShown = 128;
-  if (s.size() > kMaxShown) {
-    return absl::StrCat("\"", absl::CHexEscape(Sv(s.substr(0, kMaxShown))), "\"…");
-  }
-  return absl::StrCat("\"", absl::CHexEscape(Sv(s)), "\"");
-}
 
 absl::Status Invalid(std::string_view field, std::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(Sv(field), ": ", Sv(rule)));
@@ -143,29 +131,14 @@ absl::Status ParseHostAddress(std::string_view field, std::string_view text, Por
   return absl::OkStatus();
 }
 
-// Returns "/"-rooted `path` without empty or "." components and without a
-// trailing slash; refuses relative paths, ".." components and control chars.
-absl::StatusOr<std::string> CleanAbsolutePath(std::string_view field, std::string_view what,
-                                              std::string_view path) {
-  if (path.empty() || path.front() != '/') {
-    return Bad(field, what, path, "must be an absolute path");
+// CleanAbsolutePath, its message prefixed with `field`.
+absl::StatusOr<std::string> CleanFieldPath(std::string_view field, std::string_view what,
+                                           std::string_view path) {
+  absl::StatusOr<std::string> clean = CleanAbsolutePath(what, path);
+  if (!clean.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(field), ": ", clean.status().message()));
   }
-  if (HasControl(path)) {
-    return Bad(field, what, path, "must not contain control characters");
-  }
-  std::string clean;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t end = path.find('/', i);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(i, end - i);
-    if (part == "..") {
-      return Bad(field, what, path, "must not contain '..' components");
-    }
-    if (!part.empty() && part != ".") absl::StrAppend(&clean, "/", Sv(part));
-    i = end + 1;
-  }
-  return clean.empty() ? std::string("/") : clean;
+  return clean;
 }
 
 // Mode suffix of a mount target: "ro" or "rw".
@@ -180,7 +153,7 @@ absl::Status ParseMountMode(std::string_view field, std::string_view mode, Volum
 absl::Status ParseMountSource(std::string_view field, std::string_view source, VolumeMount* out) {
   out->is_bind = !source.empty() && source.front() == '/';
   if (out->is_bind) {
-    ASSIGN_OR_RETURN(out->source, CleanAbsolutePath(field, "bind source", source));
+    ASSIGN_OR_RETURN(out->source, CleanFieldPath(field, "bind source", source));
     return absl::OkStatus();
   }
   if (!source.empty() && (source.front() == '.' || source.front() == '~')) {
@@ -199,7 +172,7 @@ absl::Status ParseMountTarget(std::string_view field, std::string_view target, V
   if (target.find(':') != std::string_view::npos) {
     return Bad(field, "container path", target, "must not contain ':'");
   }
-  ASSIGN_OR_RETURN(out->target, CleanAbsolutePath(field, "container path", target));
+  ASSIGN_OR_RETURN(out->target, CleanFieldPath(field, "container path", target));
   if (out->target == "/") {
     return Invalid(field, "container path must not be '/'");
   }
@@ -225,6 +198,27 @@ absl::Status RejectNul(std::string_view field, std::string_view what, std::strin
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> CleanAbsolutePath(std::string_view what, std::string_view path,
+                                              size_t max_shown) {
+  auto bad = [&](std::string_view rule) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(what), " ", Quote(path, max_shown), " ", Sv(rule)));
+  };
+  if (path.empty() || path.front() != '/') return bad("must be an absolute path");
+  if (HasControl(path)) return bad("must not contain control characters");
+  std::string clean;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t end = path.find('/', i);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(i, end - i);
+    if (part == "..") return bad("must not contain '..' components");
+    if (!part.empty() && part != ".") absl::StrAppend(&clean, "/", Sv(part));
+    i = end + 1;
+  }
+  return clean.empty() ? std::string("/") : clean;
+}
 
 std::string PortBinding::PortKey() const { return absl::StrCat(container_port, "/", protocol); }
 

@@ -19,6 +19,7 @@
 // All functions are pure and thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,8 +27,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/base/reference.h"
+#include "core/base/strings.h"
 
 namespace dkd::core {
+
+// Returns "/"-rooted `path` without empty or "." components and without a
+// trailing slash. InvalidArgument `<what> "<path>" <rule>` for a relative
+// path, control characters or a ".." component; the path is quoted up to
+// `max_shown` bytes (see Quote).
+absl::StatusOr<std::string> CleanAbsolutePath(std::string_view what, std::string_view path,
+                                              size_t max_shown = kQuoteMaxShown);
 
 // One published port: container_port/protocol reachable at host_ip:host_port.
 struct PortBinding {

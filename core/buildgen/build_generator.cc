@@ -239,20 +239,12 @@ absl::StatusOr<GeneratedDockerfile> BuildGenerator::GenerateDockerfile(const Bui
 }
 
 absl::StatusOr<GeneratedBuildScript> BuildGenerator::GenerateBuildScript(
-    const BuildScriptConfig& c) const {
+    const BuildScript& c) const {
   GeneratedBuildScript out;
   BuildScript& s = out.script;
-  s.name = c.name;
-  s.dockerfile_path = c.dockerfile_path.empty() ? "Dockerfile" : c.dockerfile_path;
-  s.context_path = c.context_path.empty() ? "." : c.context_path;
-  s.build_args = c.build_args;
-  s.tags = c.tags;
-  s.push_targets = c.push_targets;
-  s.dependencies = c.dependencies;
-  s.target = c.target;
-  s.no_cache = c.no_cache;
-  s.pull = c.pull;
-  s.labels = c.labels;
+  s = c;
+  if (s.dockerfile_path.empty()) s.dockerfile_path = "Dockerfile";
+  if (s.context_path.empty()) s.context_path = ".";
   absl::StatusOr<std::string> text = s.ToShellScript();
   // Fields are named as the caller sent them: config.tags[0], ...
   if (!text.ok()) {

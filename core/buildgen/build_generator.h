@@ -61,10 +61,11 @@ class BuildGenerator {
   // manifests the Dockerfile copies.
   absl::StatusOr<GeneratedDockerfile> GenerateDockerfile(const BuildConfig& config) const;
 
-  // The build script for `config` and its bash text. InvalidArgument naming
-  // the field for a control character, a bad tag or push target, a bad
-  // build-arg name, or a dependency that is neither a .sh path nor an image.
-  absl::StatusOr<GeneratedBuildScript> GenerateBuildScript(const BuildScriptConfig& config) const;
+  // `config` with its empty paths defaulted ("Dockerfile", ".") and its bash
+  // text. InvalidArgument naming the field for a control character, a bad tag
+  // or push target, a bad build-arg name, or a dependency that is neither a
+  // .sh path nor an image.
+  absl::StatusOr<GeneratedBuildScript> GenerateBuildScript(const BuildScript& config) const;
 };
 
 }  // namespace dkd::core

@@ -119,22 +119,9 @@ struct MultiStageBuild {
   absl::StatusOr<std::string> ToDockerfile() const;
 };
 
-// Input of GenerateBuildScript; see the proto.
-struct BuildScriptConfig {
-  std::string name;
-  std::string dockerfile_path;
-  std::string context_path;
-  std::map<std::string, std::string> build_args;
-  std::vector<std::string> tags;
-  std::vector<std::string> push_targets;
-  std::vector<std::string> dependencies;
-  std::string target;
-  bool no_cache = false;
-  bool pull = false;
-  std::map<std::string, std::string> labels;
-};
-
-// The spec's BuildScript, plus the build flags it renders.
+// The spec's BuildScript, plus the build flags it renders. Also the input of
+// GenerateBuildScript (the proto's BuildScriptConfig, which has the same
+// fields), which fills in the default paths.
 struct BuildScript {
   std::string name;
   std::string dockerfile_path;

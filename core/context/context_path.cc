@@ -12,44 +12,21 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "core/base/strings.h"
+#include "core/base/validation.h"
 
 namespace dkd::core {
 namespace {
 
-// Debian's Abseil has its own string_view type; StrCat and CHexEscape take it.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+// Paths are quoted whole: the message names exactly what was refused.
+std::string QuotePath(std::string_view s) { return Quote(s, std::string_view::npos); }
 
-std::string Quote(std::string_view s) { return absl::StrCat("\"", absl::CHexEscape(Sv(s)), "\""); }
-
-// Returns `path` with empty and "." components removed; refuses anything that
-// is not absolute, has a ".." component, or has control characters.
+// CleanAbsolutePath, for an empty path too, with the path quoted whole.
 absl::StatusOr<std::string> CleanAbsolute(std::string_view what, std::string_view path) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(Sv(what), " must not be empty"));
-  if (path.front() != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Sv(what), " ", Quote(path), " must be an absolute path"));
-  }
-  for (char c : path) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(what), " ", Quote(path), " must not contain control characters"));
-    }
-  }
-  std::string clean;
-  for (size_t i = 0; i < path.size();) {
-    size_t end = std::min(path.find('/', i), path.size());
-    std::string_view part = path.substr(i, end - i);
-    if (part == "..") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(what), " ", Quote(path), " must not contain '..' components"));
-    }
-    if (!part.empty() && part != ".") absl::StrAppend(&clean, "/", Sv(part));
-    i = end + 1;
-  }
-  return clean.empty() ? std::string("/") : clean;
+  return CleanAbsolutePath(what, path, std::string_view::npos);
 }
 
 // True if `path` is `root` or lies beneath it, comparing whole components.
@@ -82,7 +59,7 @@ absl::StatusOr<ResolvedPath> ResolveLongestPrefix(const std::string& path) {
         struct stat st;
         if (lstat(first.c_str(), &st) == 0) {
           return absl::PermissionDeniedError(absl::StrCat(
-              "path ", Quote(path), " passes through a dangling symbolic link; refused"));
+              "path ", QuotePath(path), " passes through a dangling symbolic link; refused"));
         }
       }
       ResolvedPath out{base + missing, missing.empty()};
@@ -92,7 +69,7 @@ absl::StatusOr<ResolvedPath> ResolveLongestPrefix(const std::string& path) {
     int err = errno;
     if (err != ENOENT && err != ENOTDIR) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot resolve path ", Quote(path), ": ", strerror(err)));
+          absl::StrCat("cannot resolve path ", QuotePath(path), ": ", strerror(err)));
     }
     size_t slash = prefix.rfind('/');
     missing = prefix.substr(slash) + missing;
@@ -165,17 +142,17 @@ absl::StatusOr<std::string> ResolveContextDirectory(std::string_view requested,
   // Checked before existence, so a client cannot probe for paths outside the roots.
   if (!IsUnderAny(resolved.path, roots)) {
     return absl::PermissionDeniedError(
-        absl::StrCat("build context directory ", Quote(requested), " is outside the roots in ",
+        absl::StrCat("build context directory ", QuotePath(requested), " is outside the roots in ",
                      Sv(kContextRootsConfigKey), " (symbolic links resolved)"));
   }
   if (!resolved.exists) {
     return absl::NotFoundError(
-        absl::StrCat("build context directory ", Quote(requested), " does not exist"));
+        absl::StrCat("build context directory ", QuotePath(requested), " does not exist"));
   }
   struct stat st;
   if (stat(resolved.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("build context ", Quote(requested), " is not a directory"));
+        absl::StrCat("build context ", QuotePath(requested), " is not a directory"));
   }
   return resolved.path;
 }
@@ -189,7 +166,8 @@ absl::StatusOr<std::string> ResolveBindMountSource(
     if (forbidden.empty()) continue;
     if (Exposes(clean, resolved, forbidden)) {
       return absl::PermissionDeniedError(absl::StrCat(
-          "bind mount source ", Quote(host_path), " is refused: it would expose ", Quote(forbidden),
+          "bind mount source ", QuotePath(host_path), " is refused: it would expose ",
+          QuotePath(forbidden),
           ", which may never be mounted (a source may not be, contain, or lie inside it, "
           "also through symbolic links)"));
     }
@@ -200,7 +178,7 @@ absl::StatusOr<std::string> ResolveBindMountSource(
   }
   if (!IsUnderAny(resolved.path, ResolveRoots(allowed_roots))) {
     return absl::PermissionDeniedError(
-        absl::StrCat("bind mount source ", Quote(host_path),
+        absl::StrCat("bind mount source ", QuotePath(host_path),
                      " is outside the allowed host roots (symbolic links resolved)"));
   }
   return resolved.path;

@@ -95,6 +95,36 @@ class TransferSink final : public StreamSink {
   Done done_;
 };
 
+// Runs a blocking push or pull: the engine's stream through a decoder, to
+// its last event with a digest (empty when none came).
+absl::StatusOr<Progress> RunTransfer(EngineClient& engine, const EngineRequest& req,
+                                     const RegistryAuth& auth, const ProgressCallback& on_progress,
+                                     CancelToken* cancel) {
+  TransferDecoder decoder(auth, on_progress);
+  RETURN_IF_ERROR(engine.Stream(
+      req, [&](absl::string_view d) { return decoder.Feed(d); }, cancel));
+  RETURN_IF_ERROR(decoder.Finish());
+  return decoder.last();
+}
+
+// Starts an async push or pull on `loop`; `done` gets the outcome.
+std::shared_ptr<AsyncCall> StartTransfer(EngineStreamLoop& loop, EngineRequest req,
+                                         const RegistryAuth& auth,
+                                         DockerManager::AsyncProgressCallback on_progress,
+                                         TransferSink::Done done) {
+  auto call = std::make_shared<AsyncCall>(&loop);
+  auto sink = std::make_shared<TransferSink>(call, auth, std::move(on_progress), std::move(done));
+  call->Attach(loop.Start(std::move(req), std::move(sink)));
+  return call;
+}
+
+// A push ends with the digest it pushed; Internal when the engine named none.
+absl::Status CheckPushedDigest(const std::string& image, const Progress& last) {
+  if (!last.digest.empty()) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat("the engine ended the push of ", image, " without reporting a digest"));
+}
+
 }  // namespace
 
 absl::StatusOr<EngineRequest> DockerManager::PushRequest(const std::string& image,
@@ -144,15 +174,8 @@ absl::StatusOr<std::string> DockerManager::PushOne(const std::string& image,
                                                    const ProgressCallback& on_progress,
                                                    CancelToken* cancel, Progress* last) {
   ASSIGN_OR_RETURN(EngineRequest req, PushRequest(image, auth));
-  TransferDecoder decoder(auth, on_progress);
-  RETURN_IF_ERROR(engine_->Stream(
-      req, [&](absl::string_view d) { return decoder.Feed(d); }, cancel));
-  RETURN_IF_ERROR(decoder.Finish());
-  *last = decoder.last();
-  if (last->digest.empty()) {
-    return absl::InternalError(
-        absl::StrCat("the engine ended the push of ", image, " without reporting a digest"));
-  }
+  ASSIGN_OR_RETURN(*last, RunTransfer(*engine_, req, auth, on_progress, cancel));
+  RETURN_IF_ERROR(CheckPushedDigest(image, *last));
   return last->digest;
 }
 
@@ -169,11 +192,7 @@ absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const Reg
                                              const ProgressCallback& on_progress,
                                              CancelToken* cancel, const Owner& owner) {
   ASSIGN_OR_RETURN(PreparedPull pull, PreparePull(image, auth, platform, owner));
-  TransferDecoder decoder(auth, on_progress);
-  RETURN_IF_ERROR(engine_->Stream(
-      pull.request, [&](absl::string_view d) { return decoder.Feed(d); }, cancel));
-  RETURN_IF_ERROR(decoder.Finish());
-  Progress last = decoder.last();
+  ASSIGN_OR_RETURN(Progress last, RunTransfer(*engine_, pull.request, auth, on_progress, cancel));
   last.tag = pull.tag;
   return last;
 }
@@ -182,40 +201,28 @@ absl::StatusOr<std::shared_ptr<AsyncCall>> DockerManager::PushAsync(
     const std::string& image, const RegistryAuth& auth, AsyncProgressCallback on_progress,
     ProgressEndCallback on_end) {
   ASSIGN_OR_RETURN(EngineRequest req, PushRequest(image, auth));
-  EngineStreamLoop& loop = stream_loop();
-  auto call = std::make_shared<AsyncCall>(&loop);
-  auto sink = std::make_shared<TransferSink>(
-      call, auth, std::move(on_progress),
-      [on_end = std::move(on_end), image](absl::Status s, const Progress& last) {
-        if (!s.ok()) return on_end(s);
-        if (last.digest.empty()) {
-          return on_end(absl::InternalError(
-              absl::StrCat("the engine ended the push of ", image, " without reporting a digest")));
-        }
-        on_end(last);
-      });
-  call->Attach(loop.Start(std::move(req), std::move(sink)));
-  return call;
+  return StartTransfer(stream_loop(), std::move(req), auth, std::move(on_progress),
+                       [on_end = std::move(on_end), image](absl::Status s, const Progress& last) {
+                         if (s.ok()) s = CheckPushedDigest(image, last);
+                         if (!s.ok()) return on_end(s);
+                         on_end(last);
+                       });
 }
 
 absl::StatusOr<std::shared_ptr<AsyncCall>> DockerManager::PullAsync(
     const std::string& image, const RegistryAuth& auth, const std::string& platform,
     const Owner& owner, AsyncProgressCallback on_progress, ProgressEndCallback on_end) {
   ASSIGN_OR_RETURN(PreparedPull pull, PreparePull(image, auth, platform, owner));
-  EngineStreamLoop& loop = stream_loop();
-  auto call = std::make_shared<AsyncCall>(&loop);
   // The tag stays reserved until the pull ends.
   std::shared_ptr<TagReservations::Hold> hold(std::move(pull.hold));
-  auto sink = std::make_shared<TransferSink>(
-      call, auth, std::move(on_progress),
+  return StartTransfer(
+      stream_loop(), std::move(pull.request), auth, std::move(on_progress),
       [on_end = std::move(on_end), hold, tag = pull.tag](absl::Status s, const Progress& last) {
         if (!s.ok()) return on_end(s);
         Progress out = last;
         out.tag = tag;
         on_end(out);
       });
-  call->Attach(loop.Start(std::move(pull.request), std::move(sink)));
-  return call;
 }
 
 }  // namespace dkd::core

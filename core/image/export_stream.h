@@ -1,27 +1,25 @@
-// ExportStream: a bounded pipe between a push-style producer (the engine's
-// response body, delivered by EngineClient::Stream on its own thread) and a
-// pull-style ByteSource reader (ReadImageExport).
+// ExportStream: the ByteSource face of a BytePipe, between a push-style
+// producer (the engine's response body, delivered by EngineClient::Stream on
+// its own thread) and a pull-style reader (ReadImageExport).
 //
-// The producer's bytes are gathered into chunks of `chunk_bytes`; at most
-// `max_chunks` wait in the queue, so memory stays at about
-// chunk_bytes × (max_chunks + 2) however large the stream is, and a slow
-// reader slows the producer down (back-pressure). Errors travel both ways:
-// Finish(error) makes Read return that error once the queued bytes are read;
-// Close() makes every later Push return false, which ends the engine request.
+// At most chunk_bytes × max_chunks bytes wait in the pipe however large the
+// stream is, and a slow reader slows the producer down (back-pressure).
+// Errors travel both ways: Finish(error) makes Read return that error once
+// the queued bytes are read; Close() makes every later Push return false,
+// which ends the engine request.
 //
 // Thread-safety: one producer thread (Push, Finish) and one reader thread
 // (Read); Close may be called from any thread.
 #pragma once
 
-#include <atomic>
-#include <deque>
+#include <cstddef>
 #include <string>
+#include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/base/byte_pipe.h"
 #include "core/engine/engine_client.h"
 #include "core/image/image_export_reader.h"
 
@@ -31,33 +29,20 @@ class ExportStream : public ByteSource {
  public:
   explicit ExportStream(size_t chunk_bytes = 1u << 20, size_t max_chunks = 4);
 
-  // Producer: appends `data`, blocking while the queue is full. Returns false
+  // Producer: appends `data`, blocking while the pipe is full. Returns false
   // once the reader has closed the stream.
-  bool Push(absl::string_view data);
+  bool Push(absl::string_view data) { return pipe_.Write(data.data(), data.size()); }
   // Producer: ends the stream with `status` (OK = clean end of data).
-  void Finish(absl::Status status);
+  void Finish(absl::Status status) { pipe_.CloseWrite(std::move(status)); }
 
   // Reader: see ByteSource. Returns the producer's error after the bytes
-  // queued before it.
-  absl::StatusOr<size_t> Read(char* buf, size_t len) override;
+  // queued before it, Cancelled once the stream is closed.
+  absl::StatusOr<size_t> Read(char* buf, size_t len) override { return pipe_.Read(buf, len); }
   // The reader is done: drops queued bytes and unblocks the producer.
-  void Close();
+  void Close() { pipe_.CloseRead(); }
 
  private:
-  bool Flush();  // producer: queues `filling_`
-
-  const size_t chunk_bytes_;
-  const size_t max_chunks_;
-  std::string filling_;  // producer only
-  std::string current_;  // reader only
-  size_t pos_ = 0;       // reader only
-  std::atomic<bool> reader_closed_{false};
-
-  absl::Mutex mu_;
-  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status final_ ABSL_GUARDED_BY(mu_);
+  BytePipe pipe_;
 };
 
 // Streams `GET /images/{image}/get` into ReadImageExport on a producer

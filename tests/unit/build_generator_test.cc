@@ -288,8 +288,8 @@ std::string ReadFile(const std::string& path) {
 
 void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-BuildScriptConfig HostileScriptConfig() {
-  BuildScriptConfig c;
+BuildScript HostileScriptConfig() {
+  BuildScript c;
   c.name = "app";
   c.tags = {"registry.example.com/team/app:1.0", "app:latest"};
   c.push_targets = {"registry.example.com/team/app:1.0", "mirror.example.com/app:1.0"};
@@ -305,12 +305,12 @@ BuildScriptConfig HostileScriptConfig() {
 
 TEST(BuildScriptTest, PassesShellcheck) {
   if (!HaveShellcheck()) GTEST_SKIP() << "/usr/bin/shellcheck is not installed";
-  std::vector<BuildScriptConfig> configs;
-  BuildScriptConfig minimal;
+  std::vector<BuildScript> configs;
+  BuildScript minimal;
   minimal.name = "app";
   configs.push_back(minimal);
   configs.push_back(HostileScriptConfig());
-  BuildScriptConfig images = minimal;
+  BuildScript images = minimal;
   images.dependencies = {"base:1"};
   images.tags = {"app:2"};
   configs.push_back(images);
@@ -365,7 +365,7 @@ TEST(BuildScriptTest, MissingImageDependencyStopsTheScript) {
   WriteFile(dir + "/bin/docker",
             "#!/bin/sh\n[ \"$1\" = image ] && exit 1\necho built >> \"$DOCKER_LOG\"\n");
   ASSERT_EQ(std::system(("chmod +x " + dir + "/bin/docker").c_str()), 0);
-  BuildScriptConfig c;
+  BuildScript c;
   c.name = "app";
   c.dependencies = {"base:1"};
   auto r = BuildGenerator().GenerateBuildScript(c);
@@ -379,7 +379,7 @@ TEST(BuildScriptTest, MissingImageDependencyStopsTheScript) {
 }
 
 TEST(BuildScriptTest, RejectsBadTagsAndControlCharacters) {
-  BuildScriptConfig c;
+  BuildScript c;
   c.name = "app";
   c.tags = {"app:$(id)"};
   auto r = BuildGenerator().GenerateBuildScript(c);
@@ -396,7 +396,7 @@ TEST(BuildScriptTest, RejectsBadTagsAndControlCharacters) {
   c.dependencies = {"not a reference"};
   r = BuildGenerator().GenerateBuildScript(c);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("config.dependencies[0]"));
-  c = BuildScriptConfig();
+  c = BuildScript();
   EXPECT_EQ(BuildGenerator().GenerateBuildScript(c).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
