@@ -10,13 +10,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/buildkit/solve_status.h"
 #include "core/engine/engine_client.h"
 #include "core/engine/engine_hijack.h"
 #include "core/engine/engine_streams.h"
 #include "core/engine/registry_auth.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/buildkit_trace.h"
 #include "tests/support/daemon_fixture.h"
 #include "tests/support/tar_craft.h"
 
@@ -114,13 +114,13 @@ class BuildKitSessionTest : public ::testing::Test {
       if (!core::ParseJsonMessage(line, m).ok()) return true;
       if (!m.error.empty()) result.error = m.error;
       if (m.id == "moby.buildkit.trace" && m.aux.is_string()) {
-        auto st = core::buildkit::DecodeTraceAux(m.aux.get<std::string>());
-        EXPECT_TRUE(st.ok()) << st.status();
-        if (st.ok()) {
-          for (const auto& v : st->vertexes) {
-            absl::StrAppend(&result.progress, v.name, "\n", v.error, "\n");
-          }
-          for (const auto& l : st->logs) absl::StrAppend(&result.progress, l.data);
+        std::vector<dkd::v1::BuildEvent> events;
+        absl::Status decoded = AppendBuildKitTraceEvents(m.aux.get<std::string>(), &events);
+        EXPECT_TRUE(decoded.ok()) << decoded;
+        for (const auto& e : events) {
+          // Everything an event could carry to a client, secrets included.
+          absl::StrAppend(&result.progress, e.DebugString(), "\n");
+          if (e.has_vertex_log()) absl::StrAppend(&result.progress, e.vertex_log().data());
         }
       }
       if (m.id == "moby.image.id" && m.aux.is_object()) result.image_id = m.aux.value("ID", "");

@@ -8,14 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "core/base/reference.h"
 #include "core/base/validation.h"
 #include "core/buildgen/dockerfile_linter.h"
 #include "core/buildgen/dockerfile_optimizer.h"
 #include "core/buildgen/dockerfile_parser.h"
-#include "core/buildkit/plain_progress.h"
-#include "core/buildkit/solve_status.h"
 #include "core/context/context_canon.h"
 #include "core/context/dockerignore.h"
 #include "core/engine/engine_streams.h"
@@ -119,28 +116,6 @@ TEST(RobustnessTest, EngineStreamDecodersSurviveAnyBytes) {
     LineSplitter lines(64);
     lines.Feed(m.Random("ab\n", 300), [](absl::string_view) { return true; });
   }
-}
-
-TEST(RobustnessTest, BuildKitProgressDecoderAndRendererSurviveAnyBytes) {
-  // A real StatusResponse (a vertex with a name and start time, a log line),
-  // recorded from the engine, mutated; whatever decodes is also rendered.
-  std::string seed;
-  ASSERT_TRUE(absl::Base64Unescape(
-      "CnYKR3NoYTI1NjowOGEwM2YzZmZlNWZiYTQyMWE2NDAzYzMxZTE1MzQyNWNlZDYzMWQxMDg4NjhmMzBlMDQ5ODVm"
-      "OTlkNjkzMjZlGitbMS8yXSBGUk9NIGRvY2tlci5pby9saWJyYXJ5L2J1c3lib3g6bGF0ZXN0GnQKR3NoYTI1NjowOW"
-      "NlYWUyMGI1YmM3N2ZiZjJjMWY1NWZiNDQwYjM0Yzg1NDhhOWZkZmJhZmVhMzMyMDdjZjJmZjJhMTE0NGM5EgsImeS+"
-      "2AYQ46e5KRgBIhpoZWxsby1mcm9tLXJ1bi0xNzk2MTkwNzQ0Cg==",
-      &seed));
-  ASSERT_TRUE(buildkit::DecodeSolveStatus(seed).ok());
-  Mutator m(4);
-  buildkit::PlainProgress progress;
-  for (int i = 0; i < kRounds; ++i) {
-    auto status = buildkit::DecodeSolveStatus(m.Mutate(seed));
-    if (status.ok()) (void)progress.Render(*status);
-    (void)buildkit::DecodeSolveStatus(
-        m.Random(std::string("\x0a\x12\x1a\x08\xff\x80\x00ab", 9), 64));
-  }
-  (void)progress.Flush();
 }
 
 TEST(RobustnessTest, ImageExportReaderAndContextGateSurviveGarbage) {
