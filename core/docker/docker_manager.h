@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/docker/build_leftovers.h"
 #include "core/docker/container_cache.h"
+#include "core/engine/docker_engine.h"
 #include "core/engine/engine_client.h"
 #include "core/engine/engine_stream_loop.h"
 #include "core/engine/registry_auth.h"
@@ -144,21 +145,6 @@ struct RunResult {
   bool pulled = false;
 };
 
-struct PortMapping {
-  int container_port = 0;
-  std::string protocol;
-  std::string host_ip;
-  int host_port = 0;
-};
-
-struct ContainerSummary {
-  std::string id, name, image, image_id, command, state, status;
-  int64_t created = 0;
-  std::vector<PortMapping> ports;
-  std::map<std::string, std::string> labels;
-  std::vector<std::string> networks;
-};
-
 struct ListContainersRequest {
   bool show_all = false;
   std::vector<std::string> label_filters;
@@ -189,29 +175,13 @@ struct EventsRequest {
   std::vector<std::string> filters;  // "key=value".
 };
 
-struct EngineEvent {
-  std::string type, action, actor_id, scope;
-  std::map<std::string, std::string> attributes;
-  int64_t time_nano = 0;
-};
 using EventCallback = std::function<bool(const EngineEvent&)>;
-
-struct ImageSummary {
-  std::string id, parent_id;
-  std::vector<std::string> repo_tags, repo_digests;
-  int64_t size = 0, created = 0, containers = -1;
-  std::map<std::string, std::string> labels;
-};
 
 struct ListImagesRequest {
   bool all = false;
   std::vector<std::string> label_filters;
   std::string reference;
   bool dangling = false;
-};
-
-struct RemoveImageResult {
-  std::vector<std::string> untagged, deleted;
 };
 
 struct ContainerSpec;
