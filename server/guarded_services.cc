@@ -46,9 +46,8 @@ grpc::Status GuardedDockerManager::CheckOwner(const GuardedCall& call, const std
   if (call.sees_everything()) return grpc::Status::OK;
   auto j = manager_->InspectContainer(id);
   if (!j.ok()) return ToGrpcStatus(j.status());
-  const nlohmann::json& labels = (*j)["Config"]["Labels"];
-  if (labels.is_object() && labels.contains(kOwnerLabel) && labels[kOwnerLabel].is_string() &&
-      labels[kOwnerLabel].get<std::string>() == call.caller().identity) {
+  if (auto it = j->labels.find(kOwnerLabel);
+      it != j->labels.end() && it->second == call.caller().identity) {
     return grpc::Status::OK;
   }
   // Someone else's container is reported like a missing one: its existence is not revealed.

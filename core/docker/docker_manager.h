@@ -188,7 +188,7 @@ struct ContainerSpec;
 
 class DockerManager {
  public:
-  DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy = {});
+  DockerManager(std::shared_ptr<DockerEngine> engine, RunPolicy policy = {});
   ~DockerManager();
 
   // Serves unfiltered and label-filtered ListContainers from a list kept
@@ -196,7 +196,7 @@ class DockerManager {
   // the engine's human status text may be. Call once, before serving.
   void EnableListCache(absl::Duration max_age);
 
-  EngineClient& engine() { return *engine_; }
+  DockerEngine& engine() { return *engine_; }
   // Records the step containers of each build (core/docker/build_leftovers.h).
   // Call once, before serving.
   void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
@@ -207,7 +207,7 @@ class DockerManager {
   RunPolicy policy() const;
 
   absl::StatusOr<PingResult> Ping();
-  absl::StatusOr<nlohmann::json> Info();
+  absl::StatusOr<EngineInfo> Info();
 
   // Builds an image. `context` supplies the tar unless request.daemon_path.
   // Failure of a step -> FailedPrecondition naming the step, after its logs.
@@ -227,8 +227,8 @@ class DockerManager {
   absl::StatusOr<int> Wait(const std::string& id, const std::string& condition,
                            CancelToken* cancel);
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const ListContainersRequest& r);
-  // The engine's inspect JSON.
-  absl::StatusOr<nlohmann::json> InspectContainer(const std::string& id);
+  // The engine's inspect answer.
+  absl::StatusOr<ContainerDetails> InspectContainer(const std::string& id);
   // Returns true when the container was already stopped.
   absl::StatusOr<bool> Stop(const std::string& id, std::optional<int> timeout_seconds);
   absl::Status Remove(const std::string& id, bool force, bool remove_volumes);
@@ -267,19 +267,17 @@ class DockerManager {
   absl::StatusOr<std::shared_ptr<AsyncCall>> PullAsync(
       const std::string& image, const RegistryAuth& auth, const std::string& platform,
       const Owner& owner, AsyncProgressCallback on_progress, ProgressEndCallback on_end);
-  // The loop that serves the async calls (started on first use).
-  EngineStreamLoop& stream_loop();
 
   absl::StatusOr<std::vector<ImageSummary>> ListImages(const ListImagesRequest& request);
-  absl::StatusOr<nlohmann::json> InspectImage(const std::string& image);
+  absl::StatusOr<ImageDetails> InspectImage(const std::string& image);
   absl::StatusOr<RemoveImageResult> RemoveImage(const std::string& image, bool force,
                                                 bool no_prune);
 
  private:
   // The engine request of a push of `image`, after its checks.
-  absl::StatusOr<EngineRequest> PushRequest(const std::string& image, const RegistryAuth& auth);
+  absl::StatusOr<PushOptions> PushRequest(const std::string& image, const RegistryAuth& auth);
   struct PreparedPull {
-    EngineRequest request;
+    PullOptions request;
     std::unique_ptr<TagReservations::Hold> hold;  // The tag, reserved for the pull.
     std::string tag;                              // "" for a digest pull.
   };
@@ -295,12 +293,12 @@ class DockerManager {
                                               std::vector<std::string>* warnings);
   absl::Status CollectOutput(const std::string& id, int64_t limit, RunResult* result);
   // The engine's answer for a network name, id or id prefix; NotFound if none.
-  absl::StatusOr<nlohmann::json> InspectNetwork(const std::string& name);
+  absl::StatusOr<NetworkDetails> InspectNetwork(const std::string& name);
   // The bind-nesting rule against every container the engine has. Call with
   // binds_mu_ held, through the create.
   absl::Status CheckBindsAgainstEngine(const ContainerSpec& spec, const Owner& owner);
 
-  std::shared_ptr<EngineClient> engine_;
+  std::shared_ptr<DockerEngine> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
   std::shared_ptr<BuildLeftovers> build_leftovers_;
   TagReservations tags_being_written_;
@@ -308,8 +306,6 @@ class DockerManager {
   std::mutex binds_mu_;
   mutable absl::Mutex mu_;
   RunPolicy policy_ ABSL_GUARDED_BY(mu_);
-  // Declared last: destroyed first, while the engine client it uses lives.
-  std::unique_ptr<EngineStreamLoop> loop_ ABSL_GUARDED_BY(mu_);
 };
 
 // Maps an errorDetail message from a 200 stream to a status: registry auth

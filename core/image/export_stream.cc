@@ -79,7 +79,7 @@ void ExportStream::Close() {
   queue_.clear();
 }
 
-absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::string& image,
+absl::StatusOr<ImageExport> ReadEngineExport(DockerEngine& engine, const std::string& image,
                                              const ReadOptions& options, CancelToken* cancel) {
   ExportStream stream;
   CancelToken engine_cancel;
@@ -90,11 +90,8 @@ absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::st
     });
   }
   std::thread producer([&] {
-    EngineRequest req;
-    req.path = absl::StrCat("/images/", UrlEncode(image), "/get");
-    req.read_timeout = absl::Minutes(10);
-    absl::Status s = engine.Stream(
-        req, [&](absl::string_view data) { return stream.Push(data); }, &engine_cancel);
+    absl::Status s = engine.ExportImage(
+        image, [&](absl::string_view data) { return stream.Push(data); }, &engine_cancel);
     stream.Finish(std::move(s));
   });
   absl::StatusOr<ImageExport> result = ReadImageExport(stream, options);

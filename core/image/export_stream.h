@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "core/engine/engine_client.h"
+#include "core/engine/docker_engine.h"
 #include "core/image/image_export_reader.h"
 
 namespace dkd::core {
@@ -64,7 +64,7 @@ class ExportStream : public ByteSource {
 // thread. Cancelling `cancel` aborts the engine request and returns
 // Cancelled; a reader error (corrupt data) aborts the request too. Errors:
 // the engine's (NotFound, Unavailable, ...) or ReadImageExport's.
-absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::string& image,
+absl::StatusOr<ImageExport> ReadEngineExport(DockerEngine& engine, const std::string& image,
                                              const ReadOptions& options, CancelToken* cancel);
 
 }  // namespace dkd::core
