@@ -976,11 +976,17 @@ std::optional<FakeDockerEngine::Item> FakeDockerEngine::EventItem(
         std::find(containers.begin(), containers.end(), e.actor_id) == containers.end()) {
       continue;
     }
-    if (o.since > 0 && e.time_nano < o.since * 1000000000LL) continue;
     if (o.until > 0 && e.time_nano > o.until * 1000000000LL) continue;
     return Item([e, deliver] { return deliver(e); });
   }
   return std::nullopt;
+}
+
+size_t FakeDockerEngine::FirstEventSince(int64_t since) const {
+  if (since == 0) return events_.size();
+  size_t i = 0;
+  while (i < events_.size() && events_[i].time_nano < since * 1000000000LL) ++i;
+  return i;
 }
 
 absl::Status FakeDockerEngine::Events(const EventsOptions& o, const std::function<void()>& on_open,
@@ -989,7 +995,7 @@ absl::Status FakeDockerEngine::Events(const EventsOptions& o, const std::functio
   {
     absl::MutexLock lock(&mu_);
     RETURN_IF_ERROR(EnterLocked("Events"));
-    if (o.since == 0) cursor = events_.size();
+    cursor = FirstEventSince(o.since);
   }
   if (on_open) on_open();
   auto state = NewStream(cancel);
@@ -1064,7 +1070,7 @@ void FakeDockerEngine::EventsAsync(const std::shared_ptr<AsyncCall>& call, const
   {
     absl::MutexLock lock(&mu_);
     entered = EnterLocked("Events");
-    if (o.since == 0) cursor = events_.size();
+    cursor = FirstEventSince(o.since);
   }
   Spawn([this, call, state, o, cursor, entered, on_event = std::move(on_event),
          on_end = std::move(on_end)]() mutable {

@@ -213,6 +213,9 @@ class FakeDockerEngine final : public DockerEngine {
   std::vector<JsonMessage> PullMessages(const PullOptions& o, bool* found)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<JsonMessage> PushMessages(const PushOptions& o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Where a follow starts: the log's end, or the first event at or after
+  // `since` (seconds) when given.
+  size_t FirstEventSince(int64_t since) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Item> EventItem(const EventsOptions& o, size_t* cursor,
                                 const std::function<bool(const EngineEvent&)>& deliver)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
