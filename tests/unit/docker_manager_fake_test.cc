@@ -446,6 +446,71 @@ TEST_F(DockerManagerFakeTest, AsyncEventsFollowUntilCancelled) {
   EXPECT_EQ(end.code(), absl::StatusCode::kCancelled);
 }
 
+TEST_F(DockerManagerFakeTest, CancellingASlowFollowEndsItWithCancelled) {
+  FakeDockerEngine::ContainerSetup s;
+  s.name = "slow";
+  s.output = {{LogFrame::Stream::kStdout, "1\n"}, {LogFrame::Stream::kStdout, "2\n"}};
+  engine_->AddContainer(s);
+  engine_->SetItemDelay(absl::Milliseconds(20));
+  CancelToken cancel;
+  int chunks = 0;
+  LogsRequest r;
+  r.id = "slow";
+  r.follow = true;
+  absl::Status end = manager_.Logs(
+      r,
+      [&](const LogChunk&) {
+        if (++chunks == 2) cancel.Cancel();  // The follow would otherwise wait for more.
+        return true;
+      },
+      &cancel);
+  EXPECT_EQ(end.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(chunks, 2);
+  EXPECT_EQ(engine_->open_streams(), 0);
+}
+
+TEST_F(DockerManagerFakeTest, AsyncLogsPauseUntilResumed) {
+  FakeDockerEngine::ContainerSetup s;
+  s.name = "paced";
+  s.output = {{LogFrame::Stream::kStdout, "a\n"},
+              {LogFrame::Stream::kStdout, "b\n"},
+              {LogFrame::Stream::kStdout, "c\n"}};
+  s.running = false;
+  engine_->AddContainer(s);
+  absl::Mutex mu;
+  int seen = 0;
+  absl::Notification first, ended;
+  absl::Status end;
+  LogsRequest r;
+  r.id = "paced";
+  auto call = manager_.LogsAsync(
+      r, Owner{},
+      [&](LogChunk) {
+        absl::MutexLock lock(&mu);
+        if (++seen == 1) {
+          first.Notify();
+          return false;  // Pause.
+        }
+        return true;
+      },
+      [&](absl::Status st) {
+        end = st;
+        ended.Notify();
+      });
+  ASSERT_TRUE(call.ok()) << call.status();
+  ASSERT_TRUE(first.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(ended.HasBeenNotified());
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(seen, 1);
+  }
+  (*call)->Resume();
+  ASSERT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(end.ok()) << end;
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(seen, 3);
+}
+
 TEST_F(DockerManagerFakeTest, InfoAndPingComeFromTheEngine) {
   auto info = manager_.Info();
   ASSERT_TRUE(info.ok()) << info.status();
