@@ -100,8 +100,14 @@ HttpDockerEngine::HttpDockerEngine(std::shared_ptr<EngineClient> client)
     : client_(std::move(client)) {}
 
 HttpDockerEngine::~HttpDockerEngine() {
-  absl::MutexLock lock(&mu_);
-  loop_.reset();
+  // Ending the loop ends its requests, whose callbacks may reach back here:
+  // not under the lock.
+  std::unique_ptr<EngineStreamLoop> loop;
+  {
+    absl::MutexLock lock(&mu_);
+    loop = std::move(loop_);
+  }
+  loop.reset();
 }
 
 EngineStreamLoop& HttpDockerEngine::stream_loop() {
