@@ -60,9 +60,8 @@ uint64_t ContainerWaiter::Wait(const std::string& id, const std::string& conditi
     done(j.status());
     return 0;
   }
-  Entry e{(*j).value("Id", ""), c, absl::ToUnixNanos(absl::Now()), 0, std::move(done)};
-  const nlohmann::json& state = (*j)["State"];
-  if (state.is_object()) e.last_exit = state.value("ExitCode", 0);
+  Entry e{j->id, c, absl::ToUnixNanos(absl::Now()), 0, std::move(done)};
+  if (j->state.has_value()) e.last_exit = j->state->exit_code;
   uint64_t handle = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -148,9 +147,8 @@ void ContainerWaiter::Recheck(uint64_t handle) {
     }
     return;
   }
-  const nlohmann::json& state = (*j)["State"];
-  const bool running = state.is_object() && state.value("Running", false);
-  const int exit_code = state.is_object() ? state.value("ExitCode", 0) : 0;
+  const bool running = j->state.has_value() && j->state->running;
+  const int exit_code = j->state.has_value() ? j->state->exit_code : 0;
   if (running) return;
   if (c == Condition::kNotRunning) {
     if (Done d = Take(handle)) d(exit_code);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/base/fd_limit.h"
+#include "core/engine/http_docker_engine.h"
 #include "core/image/image_optimizer.h"
 #include "server/daemon_setup.h"
 #include "server/local_token.h"
@@ -108,9 +109,10 @@ absl::Status Daemon::ClaimAndAuthenticate() {
 
 void Daemon::CreateServices() {
   engine_ = std::make_shared<core::EngineClient>(engine_address_, config_.engine_response_timeout);
+  auto docker_engine = std::make_shared<core::HttpDockerEngine>(engine_);
   manager_ = std::make_shared<core::DockerManager>(
-      engine_, EffectivePolicy(config_, engine_address_, options_.config_path));
-  build_leftovers_ = core::BuildLeftovers::Open(engine_, config_.state_dir);
+      docker_engine, EffectivePolicy(config_, engine_address_, options_.config_path));
+  build_leftovers_ = core::BuildLeftovers::Open(docker_engine, config_.state_dir);
   manager_->SetBuildLeftovers(build_leftovers_);
   if (config_.list_cache_max_age > absl::ZeroDuration()) {
     manager_->EnableListCache(config_.list_cache_max_age);
@@ -118,7 +120,7 @@ void Daemon::CreateServices() {
   docker_manager_service_ = std::make_unique<DockerManagerService>(manager_, gatekeeper_.get());
   build_generator_service_ = std::make_unique<BuildGeneratorService>(gatekeeper_.get());
   image_optimizer_service_ = std::make_unique<ImageOptimizerService>(
-      std::make_shared<core::ImageOptimizer>(engine_), gatekeeper_.get());
+      std::make_shared<core::ImageOptimizer>(docker_engine), gatekeeper_.get());
 }
 
 absl::Status Daemon::StartGrpcServer() {

@@ -18,48 +18,17 @@ std::vector<std::string> ToVector(const R& r) {
   return std::vector<std::string>(r.begin(), r.end());
 }
 
-std::string Str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-
-void StringList(const nlohmann::json& j, const char* key,
-                google::protobuf::RepeatedPtrField<std::string>* out) {
-  auto it = j.find(key);
-  if (it == j.end()) return;
-  if (it->is_array()) {
-    for (const auto& s : *it) {
-      if (s.is_string()) out->Add(s.get<std::string>());
-    }
-  } else if (it->is_string()) {
-    out->Add(it->get<std::string>());
-  }
-}
-
-void EnvMap(const nlohmann::json& j, google::protobuf::Map<std::string, std::string>* out) {
-  auto it = j.find("Env");
-  if (it == j.end() || !it->is_array()) return;
-  for (const auto& e : *it) {
-    if (!e.is_string()) continue;
-    const std::string s = e.get<std::string>();
+void EnvMap(const std::vector<std::string>& env,
+            google::protobuf::Map<std::string, std::string>* out) {
+  for (const std::string& s : env) {
     const size_t eq = s.find('=');
     (*out)[s.substr(0, eq)] = eq == std::string::npos ? "" : s.substr(eq + 1);
   }
 }
 
-void LabelMap(const nlohmann::json& j, google::protobuf::Map<std::string, std::string>* out) {
-  auto it = j.find("Labels");
-  if (it == j.end() || !it->is_object()) return;
-  for (auto l = it->begin(); l != it->end(); ++l) {
-    if (l.value().is_string()) (*out)[l.key()] = l.value().get<std::string>();
-  }
-}
-
-void KeysOf(const nlohmann::json& j, const char* key,
-            google::protobuf::RepeatedPtrField<std::string>* out) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_object()) return;
-  for (auto k = it->begin(); k != it->end(); ++k) out->Add(std::string(k.key()));
+void Add(const std::vector<std::string>& from,
+         google::protobuf::RepeatedPtrField<std::string>* to) {
+  for (const std::string& s : from) to->Add(std::string(s));
 }
 
 }  // namespace
@@ -212,136 +181,101 @@ void ToProto(const core::EngineEvent& c, dkd::v1::EngineEvent* p) {
   p->set_time_nano(c.time_nano);
 }
 
-void ContainerDetailsFromJson(const nlohmann::json& j, dkd::v1::ContainerDetails* p) {
-  p->set_id(Str(j, "Id"));
-  std::string name = Str(j, "Name");
-  if (absl::StartsWith(name, "/")) name = name.substr(1);
-  p->set_name(name);
-  p->set_image_id(Str(j, "Image"));
-  p->set_created(Str(j, "Created"));
-  p->set_restart_count(j.value("RestartCount", 0));
-  if (auto st = j.find("State"); st != j.end() && st->is_object()) {
+void ContainerDetailsFromJson(const core::ContainerDetails& c, dkd::v1::ContainerDetails* p) {
+  p->set_id(c.id);
+  p->set_name(c.name);
+  p->set_image_id(c.image_id);
+  p->set_created(c.created);
+  p->set_restart_count(c.restart_count);
+  if (c.state.has_value()) {
+    const core::ContainerState& st = *c.state;
     auto* s = p->mutable_state();
-    s->set_status(Str(*st, "Status"));
-    s->set_running(st->value("Running", false));
-    s->set_paused(st->value("Paused", false));
-    s->set_restarting(st->value("Restarting", false));
-    s->set_oom_killed(st->value("OOMKilled", false));
-    s->set_pid(st->value("Pid", 0));
-    s->set_exit_code(st->value("ExitCode", 0));
-    s->set_error(Str(*st, "Error"));
-    s->set_started_at(Str(*st, "StartedAt"));
-    s->set_finished_at(Str(*st, "FinishedAt"));
-    if (auto h = st->find("Health"); h != st->end() && h->is_object())
-      s->set_health(Str(*h, "Status"));
+    s->set_status(st.status);
+    s->set_running(st.running);
+    s->set_paused(st.paused);
+    s->set_restarting(st.restarting);
+    s->set_oom_killed(st.oom_killed);
+    s->set_pid(st.pid);
+    s->set_exit_code(st.exit_code);
+    s->set_error(st.error);
+    s->set_started_at(st.started_at);
+    s->set_finished_at(st.finished_at);
+    if (!st.health.empty()) s->set_health(st.health);
   }
-  if (auto cfg = j.find("Config"); cfg != j.end() && cfg->is_object()) {
-    p->set_image(Str(*cfg, "Image"));
-    StringList(*cfg, "Cmd", p->mutable_command());
-    StringList(*cfg, "Entrypoint", p->mutable_entrypoint());
-    EnvMap(*cfg, p->mutable_environment());
-    LabelMap(*cfg, p->mutable_labels());
-    p->set_working_dir(Str(*cfg, "WorkingDir"));
-    p->set_user(Str(*cfg, "User"));
+  if (c.has_config) {
+    p->set_image(c.image);
+    Add(c.cmd, p->mutable_command());
+    Add(c.entrypoint, p->mutable_entrypoint());
+    EnvMap(c.env, p->mutable_environment());
+    for (const auto& [k, v] : c.labels) (*p->mutable_labels())[k] = v;
+    p->set_working_dir(c.working_dir);
+    p->set_user(c.user);
   }
-  if (auto hc = j.find("HostConfig"); hc != j.end() && hc->is_object()) {
-    p->set_memory_bytes(hc->value("Memory", int64_t{0}));
-    p->set_nano_cpus(hc->value("NanoCpus", int64_t{0}));
-    if (auto rp = hc->find("RestartPolicy"); rp != hc->end() && rp->is_object()) {
-      std::string policy = Str(*rp, "Name");
-      const int retries = rp->value("MaximumRetryCount", 0);
-      if (policy.empty()) policy = "no";
-      if (policy == "on-failure" && retries > 0) policy += ":" + std::to_string(retries);
-      p->set_restart_policy(policy);
-    }
+  p->set_memory_bytes(c.memory_bytes);
+  p->set_nano_cpus(c.nano_cpus);
+  if (!c.restart_policy.empty()) p->set_restart_policy(c.restart_policy);
+  for (const core::ContainerMount& m : c.mounts) {
+    auto* mp = p->add_mounts();
+    mp->set_type(m.type);
+    mp->set_source(m.source);
+    mp->set_destination(m.destination);
+    mp->set_name(m.name);
+    mp->set_read_only(!m.rw.value_or(true));
   }
-  if (auto ms = j.find("Mounts"); ms != j.end() && ms->is_array()) {
-    for (const auto& m : *ms) {
-      auto* mp = p->add_mounts();
-      mp->set_type(Str(m, "Type"));
-      mp->set_source(Str(m, "Source"));
-      mp->set_destination(Str(m, "Destination"));
-      mp->set_name(Str(m, "Name"));
-      mp->set_read_only(!m.value("RW", true));
-    }
+  Add(c.networks, p->mutable_networks());
+  for (const core::PortMapping& port : c.ports) {
+    auto* m = p->add_ports();
+    m->set_container_port(static_cast<uint32_t>(port.container_port));
+    m->set_protocol(port.protocol);
+    if (!port.host_ip.empty()) m->set_host_ip(port.host_ip);
+    if (port.host_port != 0) m->set_host_port(static_cast<uint32_t>(port.host_port));
   }
-  if (auto ns = j.find("NetworkSettings"); ns != j.end() && ns->is_object()) {
-    if (auto nets = ns->find("Networks"); nets != ns->end() && nets->is_object()) {
-      for (auto n = nets->begin(); n != nets->end(); ++n) p->add_networks(n.key());
-    }
-    if (auto ports = ns->find("Ports"); ports != ns->end() && ports->is_object()) {
-      for (auto it = ports->begin(); it != ports->end(); ++it) {
-        const std::string key = it.key();
-        const size_t slash = key.find('/');
-        int cport = 0;
-        if (!absl::SimpleAtoi(key.substr(0, slash), &cport)) continue;
-        const std::string proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
-        if (!it.value().is_array() || it.value().empty()) {
-          auto* m = p->add_ports();
-          m->set_container_port(static_cast<uint32_t>(cport));
-          m->set_protocol(proto);
-          continue;
-        }
-        for (const auto& b : it.value()) {
-          auto* m = p->add_ports();
-          m->set_container_port(static_cast<uint32_t>(cport));
-          m->set_protocol(proto);
-          m->set_host_ip(Str(b, "HostIp"));
-          int hport = 0;
-          if (absl::SimpleAtoi(Str(b, "HostPort"), &hport))
-            m->set_host_port(static_cast<uint32_t>(hport));
-        }
-      }
-    }
-  }
-  p->set_raw_json(j.dump());
+  p->set_raw_json(c.raw_json);
 }
 
-void ImageDetailsFromJson(const nlohmann::json& j, dkd::v1::ImageDetails* p) {
-  p->set_id(Str(j, "Id"));
-  StringList(j, "RepoTags", p->mutable_repo_tags());
-  StringList(j, "RepoDigests", p->mutable_repo_digests());
-  p->set_parent(Str(j, "Parent"));
-  p->set_created(Str(j, "Created"));
-  p->set_size(j.value("Size", int64_t{0}));
-  p->set_architecture(Str(j, "Architecture"));
-  p->set_os(Str(j, "Os"));
-  p->set_author(Str(j, "Author"));
-  if (auto cfg = j.find("Config"); cfg != j.end() && cfg->is_object()) {
-    p->set_user(Str(*cfg, "User"));
-    StringList(*cfg, "Entrypoint", p->mutable_entrypoint());
-    StringList(*cfg, "Cmd", p->mutable_cmd());
-    EnvMap(*cfg, p->mutable_environment());
-    KeysOf(*cfg, "ExposedPorts", p->mutable_exposed_ports());
-    KeysOf(*cfg, "Volumes", p->mutable_volumes());
-    LabelMap(*cfg, p->mutable_labels());
-    p->set_working_dir(Str(*cfg, "WorkingDir"));
+void ImageDetailsFromJson(const core::ImageDetails& c, dkd::v1::ImageDetails* p) {
+  p->set_id(c.id);
+  Add(c.repo_tags, p->mutable_repo_tags());
+  Add(c.repo_digests, p->mutable_repo_digests());
+  p->set_parent(c.parent);
+  p->set_created(c.created);
+  p->set_size(c.size);
+  p->set_architecture(c.architecture);
+  p->set_os(c.os);
+  p->set_author(c.author);
+  if (c.has_config) {
+    p->set_user(c.user);
+    Add(c.entrypoint, p->mutable_entrypoint());
+    Add(c.cmd, p->mutable_cmd());
+    EnvMap(c.env, p->mutable_environment());
+    Add(c.exposed_ports, p->mutable_exposed_ports());
+    Add(c.volumes, p->mutable_volumes());
+    for (const auto& [k, v] : c.labels) (*p->mutable_labels())[k] = v;
+    p->set_working_dir(c.working_dir);
   }
-  if (auto rootfs = j.find("RootFS"); rootfs != j.end() && rootfs->is_object()) {
-    StringList(*rootfs, "Layers", p->mutable_layers());
-  }
-  p->set_raw_json(j.dump());
+  Add(c.layers, p->mutable_layers());
+  p->set_raw_json(c.raw_json);
 }
 
-void EngineInfoFromJson(const nlohmann::json& j, dkd::v1::EngineInfo* p) {
-  p->set_id(Str(j, "ID"));
-  p->set_name(Str(j, "Name"));
-  p->set_containers(j.value("Containers", int64_t{0}));
-  p->set_containers_running(j.value("ContainersRunning", int64_t{0}));
-  p->set_containers_paused(j.value("ContainersPaused", int64_t{0}));
-  p->set_containers_stopped(j.value("ContainersStopped", int64_t{0}));
-  p->set_images(j.value("Images", int64_t{0}));
-  p->set_server_version(Str(j, "ServerVersion"));
-  p->set_storage_driver(Str(j, "Driver"));
-  p->set_logging_driver(Str(j, "LoggingDriver"));
-  p->set_cgroup_driver(Str(j, "CgroupDriver"));
-  p->set_operating_system(Str(j, "OperatingSystem"));
-  p->set_kernel_version(Str(j, "KernelVersion"));
-  p->set_architecture(Str(j, "Architecture"));
-  p->set_ncpu(j.value("NCPU", int64_t{0}));
-  p->set_mem_total(j.value("MemTotal", int64_t{0}));
-  p->set_docker_root_dir(Str(j, "DockerRootDir"));
-  p->set_raw_json(j.dump());
+void EngineInfoFromJson(const core::EngineInfo& c, dkd::v1::EngineInfo* p) {
+  p->set_id(c.id);
+  p->set_name(c.name);
+  p->set_containers(c.containers);
+  p->set_containers_running(c.containers_running);
+  p->set_containers_paused(c.containers_paused);
+  p->set_containers_stopped(c.containers_stopped);
+  p->set_images(c.images);
+  p->set_server_version(c.server_version);
+  p->set_storage_driver(c.storage_driver);
+  p->set_logging_driver(c.logging_driver);
+  p->set_cgroup_driver(c.cgroup_driver);
+  p->set_operating_system(c.operating_system);
+  p->set_kernel_version(c.kernel_version);
+  p->set_architecture(c.architecture);
+  p->set_ncpu(c.ncpu);
+  p->set_mem_total(c.mem_total);
+  p->set_docker_root_dir(c.docker_root_dir);
+  p->set_raw_json(c.raw_json);
 }
 
 }  // namespace dkd::server

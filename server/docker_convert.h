@@ -19,9 +19,10 @@ void ToProto(const core::ContainerSummary& c, dkd::v1::ContainerSummary* p);
 void ToProto(const core::ImageSummary& c, dkd::v1::ImageSummary* p);
 void ToProto(const core::EngineEvent& c, dkd::v1::EngineEvent* p);
 void ToProto(const core::LogChunk& c, dkd::v1::LogEntry* p);
-// From the engine's inspect JSON.
-void ContainerDetailsFromJson(const nlohmann::json& j, dkd::v1::ContainerDetails* p);
-void ImageDetailsFromJson(const nlohmann::json& j, dkd::v1::ImageDetails* p);
-void EngineInfoFromJson(const nlohmann::json& j, dkd::v1::EngineInfo* p);
+// From the engine's inspect and info answers (decoded behind the engine
+// interface; raw_json carries the engine's whole answer).
+void ContainerDetailsFromJson(const core::ContainerDetails& c, dkd::v1::ContainerDetails* p);
+void ImageDetailsFromJson(const core::ImageDetails& c, dkd::v1::ImageDetails* p);
+void EngineInfoFromJson(const core::EngineInfo& c, dkd::v1::EngineInfo* p);
 
 }  // namespace dkd::server

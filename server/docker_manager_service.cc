@@ -39,9 +39,8 @@ absl::Status DockerManagerService::CheckOwner(const GuardedCall& call, const std
   if (call.sees_everything()) return absl::OkStatus();
   auto j = manager_->InspectContainer(id);
   if (!j.ok()) return j.status();
-  const nlohmann::json& labels = (*j)["Config"]["Labels"];
-  if (labels.is_object() && labels.contains(kOwnerLabel) && labels[kOwnerLabel].is_string() &&
-      labels[kOwnerLabel].get<std::string>() == call.caller().identity) {
+  if (auto it = j->labels.find(kOwnerLabel);
+      it != j->labels.end() && it->second == call.caller().identity) {
     return absl::OkStatus();
   }
   // Someone else's container is reported like a missing one: its existence is not revealed.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/engine/http_docker_engine.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -58,12 +59,16 @@ std::string StepContainerRemoved(absl::string_view line) {
                  {"---> Removed intermediate container ", "Removing intermediate container "});
 }
 
-BuildLeftovers::BuildLeftovers(std::shared_ptr<EngineClient> engine, std::string state_file)
+BuildLeftovers::BuildLeftovers(std::shared_ptr<DockerEngine> engine, std::string state_file)
     : engine_(std::move(engine)), state_file_(std::move(state_file)) {}
+
+BuildLeftovers::BuildLeftovers(std::shared_ptr<EngineClient> engine, std::string state_file)
+    : BuildLeftovers(std::make_shared<HttpDockerEngine>(std::move(engine)), std::move(state_file)) {
+}
 
 BuildLeftovers::~BuildLeftovers() = default;
 
-std::shared_ptr<BuildLeftovers> BuildLeftovers::Open(std::shared_ptr<EngineClient> engine,
+std::shared_ptr<BuildLeftovers> BuildLeftovers::Open(std::shared_ptr<DockerEngine> engine,
                                                      const std::string& state_dir) {
   if (!state_dir.empty()) {
     std::error_code ec;
@@ -209,25 +214,19 @@ std::vector<std::string> BuildLeftovers::Pending() const {
 }
 
 BuildLeftovers::SweepOutcome BuildLeftovers::SweepOne(const std::string& id, const Entry& entry) {
-  EngineRequest inspect;
-  inspect.path = absl::StrCat("/containers/", id, "/json");
-  auto info = engine_->CallJson(inspect);
+  auto info = engine_->InspectContainer(id);
   if (info.status().code() == absl::StatusCode::kNotFound) return SweepOutcome::kGone;
-  if (!info.ok() || !info->is_object()) return SweepOutcome::kRetry;
-  const nlohmann::json& j = *info;
-  const std::string full_id = j.value("Id", "");
-  const nlohmann::json state = j.value("State", nlohmann::json::object());
-  const nlohmann::json config = j.value("Config", nlohmann::json::object());
+  if (!info.ok()) return SweepOutcome::kRetry;
+  const std::string& full_id = info->id;
   if (full_id.rfind(id, 0) != 0) return SweepOutcome::kGone;  // Matched something else.
-  if (state.value("Running", false) || state.value("Restarting", false) ||
-      state.value("Paused", false)) {
+  if (info->state.has_value() &&
+      (info->state->running || info->state->restarting || info->state->paused)) {
     return SweepOutcome::kRunning;
   }
   absl::Time created;
   std::string err;
-  const bool created_ok =
-      absl::ParseTime(absl::RFC3339_full, j.value("Created", ""), &created, &err);
-  const bool from_image_id = absl::StartsWith(config.value("Image", ""), "sha256:");
+  const bool created_ok = absl::ParseTime(absl::RFC3339_full, info->created, &created, &err);
+  const bool from_image_id = absl::StartsWith(info->image, "sha256:");
   if (!created_ok || !from_image_id || created < entry.build_started - kSlack ||
       created > entry.seen + kSlack) {
     spdlog::warn(
@@ -236,11 +235,7 @@ BuildLeftovers::SweepOutcome BuildLeftovers::SweepOne(const std::string& id, con
         id);
     return SweepOutcome::kGone;
   }
-  EngineRequest remove;
-  remove.method = "DELETE";
-  remove.path = absl::StrCat("/containers/", full_id);
-  remove.query = {{"force", "1"}, {"v", "1"}};
-  absl::Status s = engine_->Call(remove).status();
+  absl::Status s = engine_->RemoveContainer(full_id, /*force=*/true, /*volumes=*/true);
   if (s.ok()) {
     spdlog::info("removed step container {} of a build the engine did not finish", full_id);
     return SweepOutcome::kRemoved;

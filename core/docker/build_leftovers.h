@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/engine/docker_engine.h"
 #include "core/engine/engine_client.h"
 
 namespace dkd::core {
@@ -52,10 +53,12 @@ std::string StepContainerRemoved(absl::string_view line);
 class BuildLeftovers {
  public:
   // `state_file` "" keeps the ids in memory only.
+  BuildLeftovers(std::shared_ptr<DockerEngine> engine, std::string state_file);
+  // Over the engine's HTTP API.
   BuildLeftovers(std::shared_ptr<EngineClient> engine, std::string state_file);
   // The leftovers recorded in `state_dir`/build-steps.json (the directory is
   // created if missing; "" keeps them in memory only), Load()ed.
-  static std::shared_ptr<BuildLeftovers> Open(std::shared_ptr<EngineClient> engine,
+  static std::shared_ptr<BuildLeftovers> Open(std::shared_ptr<DockerEngine> engine,
                                               const std::string& state_dir);
   ~BuildLeftovers();
 
@@ -110,7 +113,7 @@ class BuildLeftovers {
   // (the entry is dropped); kRetry: the engine did not answer.
   SweepOutcome SweepOne(const std::string& id, const Entry& entry);
 
-  const std::shared_ptr<EngineClient> engine_;
+  const std::shared_ptr<DockerEngine> engine_;
   const std::string state_file_;
   mutable absl::Mutex mu_;
   uint64_t next_build_ ABSL_GUARDED_BY(mu_) = 1;

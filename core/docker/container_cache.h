@@ -12,24 +12,19 @@
 
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/engine/engine_client.h"
-#include "nlohmann/json.hpp"
+#include "core/engine/docker_engine.h"
 
 namespace dkd::core {
 
-// Parses the engine's container list (GET /containers/json), skipping the
-// parts DockerManager never reads (HostConfig, Mounts, per-network endpoint
-// details), which saves about a third of the parse. Internal on bad JSON.
-absl::StatusOr<nlohmann::json> ParseContainerList(const std::string& body);
-
 class ContainerListCache {
  public:
-  ContainerListCache(std::shared_ptr<EngineClient> engine, absl::Duration max_age);
+  ContainerListCache(std::shared_ptr<DockerEngine> engine, absl::Duration max_age);
   ~ContainerListCache();
 
   // Starts following events. Without Start() the cache never serves.
@@ -37,7 +32,7 @@ class ContainerListCache {
   void Stop();
 
   // The full list (all states), from the cache or the engine.
-  absl::StatusOr<std::shared_ptr<const nlohmann::json>> AllContainers();
+  absl::StatusOr<std::shared_ptr<const std::vector<ContainerSummary>>> AllContainers();
   // Drops the cached list.
   void Invalidate();
   // True while events are followed (for tests and metrics).
@@ -46,10 +41,10 @@ class ContainerListCache {
  private:
   void FollowEvents();
 
-  std::shared_ptr<EngineClient> engine_;
+  std::shared_ptr<DockerEngine> engine_;
   const absl::Duration max_age_;
   mutable absl::Mutex mu_;
-  std::shared_ptr<const nlohmann::json> list_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const std::vector<ContainerSummary>> list_ ABSL_GUARDED_BY(mu_);
   absl::Time fetched_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool watching_ ABSL_GUARDED_BY(mu_) = false;

@@ -13,6 +13,7 @@
 #include "core/base/status_macros.h"
 #include "core/base/validation.h"
 #include "core/context/context_path.h"
+#include "core/engine/engine_json.h"
 #include "core/policy/host_ports.h"
 #include "core/policy/network_policy.h"
 
@@ -281,6 +282,16 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& r, const RunP
 absl::Status PinNetworks(
     ContainerSpec* spec, const RunPolicy& policy,
     const std::function<absl::StatusOr<nlohmann::json>(const std::string&)>& resolve) {
+  return PinResolvedNetworks(spec, policy,
+                             [&resolve](const std::string& name) -> absl::StatusOr<NetworkDetails> {
+                               ASSIGN_OR_RETURN(nlohmann::json j, resolve(name));
+                               return DecodeNetwork(j);
+                             });
+}
+
+absl::Status PinResolvedNetworks(
+    ContainerSpec* spec, const RunPolicy& policy,
+    const std::function<absl::StatusOr<NetworkDetails>(const std::string&)>& resolve) {
   bool changed = false;
   for (ContainerSpec::Network& n : spec->networks) {
     if (!n.lookup) continue;

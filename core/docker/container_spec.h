@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "core/base/reference.h"
 #include "core/docker/docker_manager.h"
+#include "core/engine/engine_types.h"
 #include "core/policy/bind_nesting.h"
 #include "nlohmann/json.hpp"
 
@@ -64,6 +65,10 @@ absl::StatusOr<ContainerSpec> BuildContainerSpec(const RunRequest& request,
 absl::Status PinNetworks(
     ContainerSpec* spec, const RunPolicy& policy,
     const std::function<absl::StatusOr<nlohmann::json>(const std::string&)>& resolve);
+// As above, `resolve(name)` returning the decoded answer.
+absl::Status PinResolvedNetworks(
+    ContainerSpec* spec, const RunPolicy& policy,
+    const std::function<absl::StatusOr<NetworkDetails>(const std::string&)>& resolve);
 
 // Fills every ephemeral published port with a free port in the policy's range
 // when that range is restricted (core/policy/host_ports.h); `avoid` are ports not to

@@ -29,7 +29,6 @@
 namespace dkd::core {
 namespace {
 
-using internal::JsonMessageStream;
 using internal::ParseImageArg;
 using internal::ToProgress;
 using internal::ValidateSimpleName;
@@ -98,14 +97,14 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     refs.push_back(ref);
   }
   RETURN_IF_ERROR(ValidateDockerfilePath(r.config.dockerfile_path));
-  nlohmann::json build_args = nlohmann::json::object();
+  std::map<std::string, std::string> build_args;
   for (const auto& [k, v] : r.config.build_args) {
     const std::string field = absl::StrCat("config.build_args[\"", k, "\"]");
     RETURN_IF_ERROR(ValidateBuildArgKey(field, k));
     RETURN_IF_ERROR(ValidateEnvValue(field, v));
     build_args[k] = v;
   }
-  nlohmann::json labels = nlohmann::json::object();
+  std::map<std::string, std::string> labels;
   for (const auto& [k, v] : r.config.labels) {
     const std::string field = absl::StrCat("config.labels[\"", k, "\"]");
     RETURN_IF_ERROR(ValidateLabelKey(field, k));
@@ -165,21 +164,14 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     }
   };
 
-  EngineRequest req;
-  req.method = "POST";
-  req.path = "/build";
-  for (const auto& t : tags) req.query.emplace_back("t", t);
-  if (!build_args.empty()) req.query.emplace_back("buildargs", build_args.dump());
-  if (!labels.empty()) req.query.emplace_back("labels", labels.dump());
-  if (!r.target.empty()) req.query.emplace_back("target", r.target);
-  if (r.no_cache) req.query.emplace_back("nocache", "1");
-  if (r.pull) req.query.emplace_back("pull", "1");
-  req.query.emplace_back("rm", "1");
-  req.query.emplace_back("forcerm", "1");
-  req.headers.emplace_back("X-Registry-Config",
-                           EncodeRegistryConfigHeader(r.auth, main_ref.domain));
-  req.content_type = "application/x-tar";
-  req.read_timeout = absl::Hours(24);
+  BuildOptions build;
+  build.tags = tags;
+  build.build_args = build_args;
+  build.labels = labels;
+  build.target = r.target;
+  build.no_cache = r.no_cache;
+  build.pull = r.pull;
+  build.registry_config = EncodeRegistryConfigHeader(r.auth, main_ref.domain);
   // The engine gets the canonical re-serialization of the context, never the
   // caller's bytes: the Dockerfile checked below is the one it will read,
   // and the limit counts what it unpacks. The classic builder runs it
@@ -223,51 +215,50 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     }
     return absl::OkStatus();
   });
-  req.query.emplace_back("dockerfile", canon.requested_dockerfile());
-  req.body_reader = [&canon](char* buf, size_t n) { return canon.Read(buf, n); };
+  build.dockerfile = canon.requested_dockerfile();
 
   BuildResult result;
   std::string error;
   int step = 0, total = 0;
   std::string instruction;
   auto steps = build_leftovers_ ? build_leftovers_->Begin() : nullptr;
-  JsonMessageStream messages([&](const JsonMessage& m) {
-    if (steps) steps->Observe(m.stream);
-    if (!m.error.empty()) {
-      error = RedactSecrets(m.error, r.auth);
-      return true;
-    }
-    if (m.aux.is_object() && m.aux.contains("ID")) result.image_id = m.aux.value("ID", "");
-    if (!m.stream.empty()) {
-      BuildEvent step_event;
-      if (ParseStepLine(m.stream, &step_event.step, &step_event.total, &step_event.instruction)) {
-        step = step_event.step;
-        total = step_event.total;
-        instruction = step_event.instruction;
-        step_event.kind = BuildEvent::Kind::kStep;
-        if (!on_event(step_event)) return false;
-      }
-      BuildEvent log;
-      log.kind = BuildEvent::Kind::kLog;
-      log.text = m.stream;
-      return on_event(log);
-    }
-    if (!m.status.empty()) {
-      BuildEvent pull;
-      pull.kind = BuildEvent::Kind::kPullProgress;
-      pull.progress = ToProgress(m);
-      return on_event(pull);
-    }
-    return true;
-  });
-  absl::Status s = engine_->Stream(
-      req, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
+  absl::Status s = engine_->Build(
+      build, [&canon](char* buf, size_t n) { return canon.Read(buf, n); },
+      [&](const JsonMessage& m) {
+        if (steps) steps->Observe(m.stream);
+        if (!m.error.empty()) {
+          error = RedactSecrets(m.error, r.auth);
+          return true;
+        }
+        if (m.has_aux_id) result.image_id = m.aux_id;
+        if (!m.stream.empty()) {
+          BuildEvent step_event;
+          if (ParseStepLine(m.stream, &step_event.step, &step_event.total,
+                            &step_event.instruction)) {
+            step = step_event.step;
+            total = step_event.total;
+            instruction = step_event.instruction;
+            step_event.kind = BuildEvent::Kind::kStep;
+            if (!on_event(step_event)) return false;
+          }
+          BuildEvent log;
+          log.kind = BuildEvent::Kind::kLog;
+          log.text = m.stream;
+          return on_event(log);
+        }
+        if (!m.status.empty()) {
+          BuildEvent pull;
+          pull.kind = BuildEvent::Kind::kPullProgress;
+          pull.progress = ToProgress(m);
+          return on_event(pull);
+        }
+        return true;
+      },
+      cancel);
   if (steps) steps->End(s);
   join_packer();
-  messages.Finish();
   result.context_bytes = r.daemon_path ? 0 : received;
   RETURN_IF_ERROR(s);
-  RETURN_IF_ERROR(messages.status());
   if (!error.empty()) {
     const std::string where =
         step > 0 ? absl::StrCat("build failed at step ", step, "/", total, " (", instruction, "): ")
@@ -303,7 +294,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
 }
 
 absl::StatusOr<std::vector<ImageSummary>> DockerManager::ListImages(const ListImagesRequest& r) {
-  nlohmann::json filters = nlohmann::json::object();
+  EngineFilters filters;
   for (size_t i = 0; i < r.label_filters.size(); ++i) {
     const std::string key = r.label_filters[i].substr(0, r.label_filters[i].find('='));
     RETURN_IF_ERROR(ValidateLabelKey(absl::StrCat("label_filters[", i, "]"), key));
@@ -311,67 +302,23 @@ absl::StatusOr<std::vector<ImageSummary>> DockerManager::ListImages(const ListIm
   }
   if (!r.reference.empty()) filters["reference"].push_back(r.reference);
   if (r.dangling) filters["dangling"].push_back("true");
-  EngineRequest req;
-  req.path = "/images/json";
-  if (r.all) req.query.emplace_back("all", "1");
-  if (!filters.empty()) req.query.emplace_back("filters", filters.dump());
-  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
-  std::vector<ImageSummary> out;
-  if (!j.is_array()) return out;
-  for (const auto& i : j) {
-    ImageSummary s;
-    s.id = i.value("Id", "");
-    s.parent_id = i.value("ParentId", "");
-    for (const char* key : {"RepoTags", "RepoDigests"}) {
-      auto& dst = std::string(key) == "RepoTags" ? s.repo_tags : s.repo_digests;
-      if (auto it = i.find(key); it != i.end() && it->is_array()) {
-        for (const auto& t : *it) {
-          if (t.is_string() && t.get<std::string>() != "<none>:<none>" &&
-              t.get<std::string>() != "<none>@<none>") {
-            dst.push_back(t.get<std::string>());
-          }
-        }
-      }
-    }
-    s.size = i.value("Size", int64_t{0});
-    s.created = i.value("Created", int64_t{0});
-    s.containers = i.value("Containers", int64_t{-1});
-    if (auto l = i.find("Labels"); l != i.end() && l->is_object()) {
-      for (auto it = l->begin(); it != l->end(); ++it) {
-        if (it.value().is_string()) s.labels[it.key()] = it.value().get<std::string>();
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
+  ImageListOptions options;
+  options.all = r.all;
+  options.filters = filters;
+  return engine_->ListImages(options);
 }
 
-absl::StatusOr<nlohmann::json> DockerManager::InspectImage(const std::string& image) {
+absl::StatusOr<ImageDetails> DockerManager::InspectImage(const std::string& image) {
   if (image.empty()) return absl::InvalidArgumentError("image: required");
   if (!IsImageId(image)) RETURN_IF_ERROR(ParseImageField("image", image).status());
-  EngineRequest req;
-  req.path = absl::StrCat("/images/", UrlEncode(image), "/json");
-  return engine_->CallJson(req);
+  return engine_->InspectImage(image);
 }
 
 absl::StatusOr<RemoveImageResult> DockerManager::RemoveImage(const std::string& image, bool force,
                                                              bool no_prune) {
   if (image.empty()) return absl::InvalidArgumentError("image: required");
   if (!IsImageId(image)) RETURN_IF_ERROR(ParseImageField("image", image).status());
-  EngineRequest req;
-  req.method = "DELETE";
-  req.path = absl::StrCat("/images/", UrlEncode(image));
-  if (force) req.query.emplace_back("force", "1");
-  if (no_prune) req.query.emplace_back("noprune", "1");
-  ASSIGN_OR_RETURN(nlohmann::json j, engine_->CallJson(req));
-  RemoveImageResult out;
-  if (j.is_array()) {
-    for (const auto& e : j) {
-      if (e.contains("Untagged")) out.untagged.push_back(e.value("Untagged", ""));
-      if (e.contains("Deleted")) out.deleted.push_back(e.value("Deleted", ""));
-    }
-  }
-  return out;
+  return engine_->RemoveImage(image, force, no_prune);
 }
 
 }  // namespace dkd::core

@@ -24,40 +24,15 @@ absl::Status ValidateContainerRef(const std::string& field, const std::string& i
   return absl::OkStatus();
 }
 
-std::string ContainerPath(const std::string& id, absl::string_view suffix) {
-  std::string name = id;
-  if (absl::StartsWith(name, "/")) name = name.substr(1);
-  return absl::StrCat("/containers/", UrlEncode(name), suffix);
-}
-
-nlohmann::json FiltersJson(const std::map<std::string, std::vector<std::string>>& f) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, vs] : f) {
-    if (!vs.empty()) j[k] = vs;
-  }
-  return j;
-}
-
-std::map<std::string, std::string> StringMap(const nlohmann::json& j) {
-  std::map<std::string, std::string> out;
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
 Progress ToProgress(const JsonMessage& m) {
   Progress p;
   p.id = m.id;
   p.status = m.status;
   p.current = m.current;
   p.total = m.total;
-  if (m.aux.is_object()) {
-    p.tag = m.aux.value("Tag", "");
-    p.digest = m.aux.value("Digest", "");
-    p.size = m.aux.value("Size", int64_t{0});
-  }
+  p.tag = m.aux_tag;
+  p.digest = m.aux_digest;
+  p.size = m.aux_size;
   // Pulls report the digest only in a status line.
   if (p.digest.empty() && absl::StartsWith(m.status, "Digest: ")) p.digest = m.status.substr(8);
   return p;

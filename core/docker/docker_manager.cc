@@ -19,22 +19,16 @@ namespace dkd::core {
 
 namespace {
 
-using internal::ContainerPath;
-using internal::FiltersJson;
-using internal::StringMap;
 using internal::ValidateContainerRef;
 
 // The engine's label filter: "key" (present) or "key=value" (equal).
-bool LabelsMatch(const nlohmann::json& labels, const std::vector<std::string>& filters) {
+bool LabelsMatch(const std::map<std::string, std::string>& labels,
+                 const std::vector<std::string>& filters) {
   for (const auto& f : filters) {
     const size_t eq = f.find('=');
-    const std::string key = f.substr(0, eq);
-    auto it = labels.is_object() ? labels.find(key) : labels.end();
-    if (!labels.is_object() || it == labels.end()) return false;
-    if (eq != std::string::npos &&
-        (!it->is_string() || it->get<std::string>() != f.substr(eq + 1))) {
-      return false;
-    }
+    auto it = labels.find(f.substr(0, eq));
+    if (it == labels.end()) return false;
+    if (eq != std::string::npos && it->second != f.substr(eq + 1)) return false;
   }
   return true;
 }
@@ -62,7 +56,7 @@ absl::Status StatusFromStreamError(const std::string& message, absl::StatusCode 
   return absl::Status(fallback, message);
 }
 
-DockerManager::DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy)
+DockerManager::DockerManager(std::shared_ptr<DockerEngine> engine, RunPolicy policy)
     : engine_(std::move(engine)), policy_(std::move(policy)) {}
 
 DockerManager::~DockerManager() {
@@ -91,11 +85,7 @@ absl::StatusOr<PingResult> DockerManager::Ping() {
   return out;
 }
 
-absl::StatusOr<nlohmann::json> DockerManager::Info() {
-  EngineRequest req;
-  req.path = "/info";
-  return engine_->CallJson(req);
-}
+absl::StatusOr<EngineInfo> DockerManager::Info() { return engine_->Info(); }
 
 absl::StatusOr<std::vector<ContainerSummary>> DockerManager::ListContainers(
     const ListContainersRequest& r) {
@@ -120,95 +110,49 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerManager::ListContainers(
     filters["status"].push_back(r.status_filters[i]);
   }
   if (r.limit < 0) return absl::InvalidArgumentError("limit: must not be negative");
-  std::shared_ptr<const nlohmann::json> list;
+  std::shared_ptr<const std::vector<ContainerSummary>> list;
   bool filter_here = false;
   if (list_cache_ && r.name_filters.empty() && r.status_filters.empty() && r.limit == 0) {
     ASSIGN_OR_RETURN(list, list_cache_->AllContainers());
     filter_here = true;
   } else {
-    EngineRequest req;
-    req.path = "/containers/json";
-    if (r.show_all) req.query.emplace_back("all", "1");
-    if (r.limit > 0) req.query.emplace_back("limit", std::to_string(r.limit));
-    if (!filters.empty()) req.query.emplace_back("filters", FiltersJson(filters).dump());
-    ASSIGN_OR_RETURN(EngineResponse res, engine_->Call(req));
-    ASSIGN_OR_RETURN(nlohmann::json j, ParseContainerList(res.body));
-    list = std::make_shared<const nlohmann::json>(std::move(j));
+    ContainerListOptions options;
+    options.all = r.show_all;
+    options.limit = r.limit;
+    options.filters = filters;
+    ASSIGN_OR_RETURN(std::vector<ContainerSummary> fetched, engine_->ListContainers(options));
+    list = std::make_shared<const std::vector<ContainerSummary>>(std::move(fetched));
   }
-  const nlohmann::json& j = *list;
   std::vector<ContainerSummary> out;
-  if (!j.is_array()) return out;
-  for (const auto& c : j) {
+  for (const ContainerSummary& c : *list) {
     if (filter_here) {
       // As the engine does: without show_all only running (incl. paused and
       // restarting) containers; label filters all must match.
-      const std::string state = c.value("State", "");
+      const std::string& state = c.state;
       if (!r.show_all && state != "running" && state != "paused" && state != "restarting") continue;
-      if (!LabelsMatch(c.contains("Labels") ? c["Labels"] : nlohmann::json(), r.label_filters)) {
-        continue;
-      }
+      if (!LabelsMatch(c.labels, r.label_filters)) continue;
     }
-    ContainerSummary s;
-    s.id = c.value("Id", "");
-    if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty()) {
-      s.name = (*names)[0].get<std::string>();
-      if (absl::StartsWith(s.name, "/")) s.name = s.name.substr(1);
-    }
-    s.image = c.value("Image", "");
-    s.image_id = c.value("ImageID", "");
-    s.command = c.value("Command", "");
-    s.created = c.value("Created", int64_t{0});
-    s.state = c.value("State", "");
-    s.status = c.value("Status", "");
-    if (auto ports = c.find("Ports"); ports != c.end() && ports->is_array()) {
-      for (const auto& p : *ports) {
-        s.ports.push_back({p.value("PrivatePort", 0), p.value("Type", ""), p.value("IP", ""),
-                           p.value("PublicPort", 0)});
-      }
-    }
-    if (auto l = c.find("Labels"); l != c.end()) s.labels = StringMap(*l);
-    if (auto ns = c.find("NetworkSettings"); ns != c.end() && ns->is_object()) {
-      if (auto nets = ns->find("Networks"); nets != ns->end() && nets->is_object()) {
-        for (auto it = nets->begin(); it != nets->end(); ++it) s.networks.push_back(it.key());
-      }
-    }
-    out.push_back(std::move(s));
+    out.push_back(c);
   }
   return out;
 }
 
-absl::StatusOr<nlohmann::json> DockerManager::InspectContainer(const std::string& id) {
+absl::StatusOr<ContainerDetails> DockerManager::InspectContainer(const std::string& id) {
   RETURN_IF_ERROR(ValidateContainerRef("id", id));
-  EngineRequest req;
-  req.path = ContainerPath(id, "/json");
-  return engine_->CallJson(req);
+  return engine_->InspectContainer(id);
 }
 
 absl::StatusOr<bool> DockerManager::Stop(const std::string& id, std::optional<int> timeout) {
   RETURN_IF_ERROR(ValidateContainerRef("id", id));
   if (timeout.has_value()) RETURN_IF_ERROR(ValidateStopTimeout("timeout_seconds", *timeout));
-  EngineRequest req;
-  req.method = "POST";
-  req.path = ContainerPath(id, "/stop");
-  if (timeout.has_value()) req.query.emplace_back("t", std::to_string(*timeout));
-  // Silent for the stop grace (-1: no limit), then prompt (core/engine/engine_client.h).
-  const int grace = timeout.value_or(10);
-  req.read_timeout =
-      grace < 0 ? absl::Hours(24 * 365) : absl::Seconds(grace) + engine_->response_timeout();
-  auto res = engine_->Call(req);
+  auto res = engine_->StopContainer(id, timeout);
   if (list_cache_) list_cache_->Invalidate();
-  if (!res.ok()) return res.status();
-  return res->status == 304;
+  return res;
 }
 
 absl::Status DockerManager::Remove(const std::string& id, bool force, bool remove_volumes) {
   RETURN_IF_ERROR(ValidateContainerRef("id", id));
-  EngineRequest req;
-  req.method = "DELETE";
-  req.path = ContainerPath(id);
-  if (force) req.query.emplace_back("force", "1");
-  if (remove_volumes) req.query.emplace_back("v", "1");
-  absl::Status s = engine_->Call(req).status();
+  absl::Status s = engine_->RemoveContainer(id, force, remove_volumes);
   if (list_cache_) list_cache_->Invalidate();
   return s;
 }
@@ -221,28 +165,11 @@ absl::StatusOr<int> DockerManager::Wait(const std::string& id, const std::string
     return absl::InvalidArgumentError(
         "condition: must be \"not-running\", \"next-exit\" or \"removed\"");
   }
-  EngineRequest req;
-  req.method = "POST";
-  req.path = ContainerPath(id, "/wait");
-  if (!condition.empty()) req.query.emplace_back("condition", condition);
-  req.read_timeout = absl::Hours(24 * 365);
-  std::string body;
-  RETURN_IF_ERROR(engine_->Stream(
-      req,
-      [&body](absl::string_view d) {
-        body.append(d.data(), d.size());
-        return body.size() < (1 << 20);
-      },
-      cancel));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InternalError("engine wait answer is not JSON");
+  ASSIGN_OR_RETURN(WaitResult waited, engine_->WaitContainer(id, condition, cancel));
+  if (!waited.error.empty()) {
+    return absl::InternalError(absl::StrCat("waiting for ", id, ": ", waited.error));
   }
-  if (auto err = j.find("Error"); err != j.end() && err->is_object()) {
-    const std::string msg = err->value("Message", "");
-    if (!msg.empty()) return absl::InternalError(absl::StrCat("waiting for ", id, ": ", msg));
-  }
-  return j.value("StatusCode", 0);
+  return waited.exit_code;
 }
 
 }  // namespace dkd::core

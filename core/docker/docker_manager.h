@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/docker/build_leftovers.h"
 #include "core/docker/container_cache.h"
+#include "core/engine/docker_engine.h"
 #include "core/engine/engine_client.h"
 #include "core/engine/engine_stream_loop.h"
 #include "core/engine/registry_auth.h"
@@ -144,21 +145,6 @@ struct RunResult {
   bool pulled = false;
 };
 
-struct PortMapping {
-  int container_port = 0;
-  std::string protocol;
-  std::string host_ip;
-  int host_port = 0;
-};
-
-struct ContainerSummary {
-  std::string id, name, image, image_id, command, state, status;
-  int64_t created = 0;
-  std::vector<PortMapping> ports;
-  std::map<std::string, std::string> labels;
-  std::vector<std::string> networks;
-};
-
 struct ListContainersRequest {
   bool show_all = false;
   std::vector<std::string> label_filters;
@@ -189,19 +175,7 @@ struct EventsRequest {
   std::vector<std::string> filters;  // "key=value".
 };
 
-struct EngineEvent {
-  std::string type, action, actor_id, scope;
-  std::map<std::string, std::string> attributes;
-  int64_t time_nano = 0;
-};
 using EventCallback = std::function<bool(const EngineEvent&)>;
-
-struct ImageSummary {
-  std::string id, parent_id;
-  std::vector<std::string> repo_tags, repo_digests;
-  int64_t size = 0, created = 0, containers = -1;
-  std::map<std::string, std::string> labels;
-};
 
 struct ListImagesRequest {
   bool all = false;
@@ -210,15 +184,11 @@ struct ListImagesRequest {
   bool dangling = false;
 };
 
-struct RemoveImageResult {
-  std::vector<std::string> untagged, deleted;
-};
-
 struct ContainerSpec;
 
 class DockerManager {
  public:
-  DockerManager(std::shared_ptr<EngineClient> engine, RunPolicy policy = {});
+  DockerManager(std::shared_ptr<DockerEngine> engine, RunPolicy policy = {});
   ~DockerManager();
 
   // Serves unfiltered and label-filtered ListContainers from a list kept
@@ -226,7 +196,7 @@ class DockerManager {
   // the engine's human status text may be. Call once, before serving.
   void EnableListCache(absl::Duration max_age);
 
-  EngineClient& engine() { return *engine_; }
+  DockerEngine& engine() { return *engine_; }
   // Records the step containers of each build (core/docker/build_leftovers.h).
   // Call once, before serving.
   void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
@@ -237,7 +207,7 @@ class DockerManager {
   RunPolicy policy() const;
 
   absl::StatusOr<PingResult> Ping();
-  absl::StatusOr<nlohmann::json> Info();
+  absl::StatusOr<EngineInfo> Info();
 
   // Builds an image. `context` supplies the tar unless request.daemon_path.
   // Failure of a step -> FailedPrecondition naming the step, after its logs.
@@ -257,8 +227,8 @@ class DockerManager {
   absl::StatusOr<int> Wait(const std::string& id, const std::string& condition,
                            CancelToken* cancel);
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const ListContainersRequest& r);
-  // The engine's inspect JSON.
-  absl::StatusOr<nlohmann::json> InspectContainer(const std::string& id);
+  // The engine's inspect answer.
+  absl::StatusOr<ContainerDetails> InspectContainer(const std::string& id);
   // Returns true when the container was already stopped.
   absl::StatusOr<bool> Stop(const std::string& id, std::optional<int> timeout_seconds);
   absl::Status Remove(const std::string& id, bool force, bool remove_volumes);
@@ -297,19 +267,17 @@ class DockerManager {
   absl::StatusOr<std::shared_ptr<AsyncCall>> PullAsync(
       const std::string& image, const RegistryAuth& auth, const std::string& platform,
       const Owner& owner, AsyncProgressCallback on_progress, ProgressEndCallback on_end);
-  // The loop that serves the async calls (started on first use).
-  EngineStreamLoop& stream_loop();
 
   absl::StatusOr<std::vector<ImageSummary>> ListImages(const ListImagesRequest& request);
-  absl::StatusOr<nlohmann::json> InspectImage(const std::string& image);
+  absl::StatusOr<ImageDetails> InspectImage(const std::string& image);
   absl::StatusOr<RemoveImageResult> RemoveImage(const std::string& image, bool force,
                                                 bool no_prune);
 
  private:
   // The engine request of a push of `image`, after its checks.
-  absl::StatusOr<EngineRequest> PushRequest(const std::string& image, const RegistryAuth& auth);
+  absl::StatusOr<PushOptions> PushRequest(const std::string& image, const RegistryAuth& auth);
   struct PreparedPull {
-    EngineRequest request;
+    PullOptions request;
     std::unique_ptr<TagReservations::Hold> hold;  // The tag, reserved for the pull.
     std::string tag;                              // "" for a digest pull.
   };
@@ -325,12 +293,12 @@ class DockerManager {
                                               std::vector<std::string>* warnings);
   absl::Status CollectOutput(const std::string& id, int64_t limit, RunResult* result);
   // The engine's answer for a network name, id or id prefix; NotFound if none.
-  absl::StatusOr<nlohmann::json> InspectNetwork(const std::string& name);
+  absl::StatusOr<NetworkDetails> InspectNetwork(const std::string& name);
   // The bind-nesting rule against every container the engine has. Call with
   // binds_mu_ held, through the create.
   absl::Status CheckBindsAgainstEngine(const ContainerSpec& spec, const Owner& owner);
 
-  std::shared_ptr<EngineClient> engine_;
+  std::shared_ptr<DockerEngine> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
   std::shared_ptr<BuildLeftovers> build_leftovers_;
   TagReservations tags_being_written_;
@@ -338,8 +306,6 @@ class DockerManager {
   std::mutex binds_mu_;
   mutable absl::Mutex mu_;
   RunPolicy policy_ ABSL_GUARDED_BY(mu_);
-  // Declared last: destroyed first, while the engine client it uses lives.
-  std::unique_ptr<EngineStreamLoop> loop_ ABSL_GUARDED_BY(mu_);
 };
 
 // Maps an errorDetail message from a 200 stream to a status: registry auth

@@ -27,9 +27,7 @@ absl::Status DockerManager::EnsureImage(const RunRequest& r, const std::string& 
                                         CancelToken* cancel) {
   *pulled = false;
   if (r.pull_policy != RunRequest::PullPolicy::kAlways) {
-    EngineRequest req;
-    req.path = absl::StrCat("/images/", UrlEncode(ref), "/json");
-    auto found = engine_->Call(req);
+    auto found = engine_->InspectImage(ref);
     if (found.ok()) return absl::OkStatus();
     if (found.status().code() != absl::StatusCode::kNotFound) return found.status();
     if (r.pull_policy == RunRequest::PullPolicy::kNever) {
@@ -60,19 +58,10 @@ absl::StatusOr<std::string> DockerManager::CreateContainer(const RunRequest& r,
   if (generated) base = DefaultContainerName(*image, absl::Now());
   for (int attempt = 1; attempt <= kMaxNameAttempts; ++attempt) {
     const std::string name = attempt == 1 ? base : absl::StrCat(base, "_", attempt);
-    EngineRequest req;
-    req.method = "POST";
-    req.path = "/containers/create";
-    req.query.emplace_back("name", name);
-    req.body = body.dump();
-    auto res = engine_->CallJson(req);
+    auto res = engine_->CreateContainer(name, body.dump());
     if (res.ok()) {
-      if (auto w = res->find("Warnings"); w != res->end() && w->is_array()) {
-        for (const auto& s : *w) {
-          if (s.is_string()) warnings->push_back(s.get<std::string>());
-        }
-      }
-      return res->value("Id", "");
+      warnings->insert(warnings->end(), res->warnings.begin(), res->warnings.end());
+      return res->id;
     }
     if (!generated && res.status().code() == absl::StatusCode::kAlreadyExists && r.owner.enforced) {
       // The engine's message names the holder's id, which may be another owner's.
@@ -112,10 +101,8 @@ bool PortTaken(const absl::Status& s) {
          absl::StrContains(s.message(), "address already in use");
 }
 
-absl::StatusOr<nlohmann::json> DockerManager::InspectNetwork(const std::string& name) {
-  EngineRequest req;
-  req.path = absl::StrCat("/networks/", UrlEncode(name));
-  auto res = engine_->CallJson(req);
+absl::StatusOr<NetworkDetails> DockerManager::InspectNetwork(const std::string& name) {
+  auto res = engine_->InspectNetwork(name);
   if (!res.ok() && res.status().code() == absl::StatusCode::kNotFound) {
     return absl::NotFoundError("no such network; create it first or list them with the engine");
   }
@@ -123,19 +110,19 @@ absl::StatusOr<nlohmann::json> DockerManager::InspectNetwork(const std::string& 
 }
 
 absl::Status DockerManager::CheckBindsAgainstEngine(const ContainerSpec& spec, const Owner& owner) {
-  EngineRequest req;
-  req.path = "/containers/json";
-  req.query.emplace_back("all", "1");
-  ASSIGN_OR_RETURN(nlohmann::json list, engine_->CallJson(req));
-  return CheckBindNesting(spec.binds, BindsFromContainerList(list), owner);
+  ContainerListOptions options;
+  options.all = true;
+  options.mounts = true;
+  ASSIGN_OR_RETURN(std::vector<ContainerSummary> list, engine_->ListContainers(options));
+  return CheckBindNesting(spec.binds, BindsFromContainers(list), owner);
 }
 
 absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* cancel) {
   RunPolicy pol = policy();
   pol.bind_roots = BindRootsFor(pol, r.owner.identity, r.owner.enforced);
   ASSIGN_OR_RETURN(ContainerSpec spec, BuildContainerSpec(r, pol));
-  RETURN_IF_ERROR(
-      PinNetworks(&spec, pol, [this](const std::string& name) { return InspectNetwork(name); }));
+  RETURN_IF_ERROR(PinResolvedNetworks(
+      &spec, pol, [this](const std::string& name) { return InspectNetwork(name); }));
   RunResult result;
   RETURN_IF_ERROR(EnsureImage(r, spec.image_ref, &result.pulled, cancel));
   for (const auto& [field, name] : spec.volumes) {
@@ -169,21 +156,14 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
     if (list_cache_) list_cache_->Invalidate();
     absl::Status connected = absl::OkStatus();
     for (const std::string& net : spec.extra_networks) {
-      EngineRequest req;
-      req.method = "POST";
-      req.path = absl::StrCat("/networks/", UrlEncode(net), "/connect");
-      req.body = nlohmann::json{{"Container", result.id}}.dump();
-      if (absl::Status s = engine_->Call(req).status(); !s.ok()) {
+      if (absl::Status s = engine_->ConnectNetwork(net, result.id); !s.ok()) {
         connected =
             absl::Status(s.code(), absl::StrCat("connecting network ", net, ": ", s.message()));
         break;
       }
     }
     if (!connected.ok()) return undo(connected);
-    EngineRequest start;
-    start.method = "POST";
-    start.path = absl::StrCat("/containers/", result.id, "/start");
-    absl::Status started = engine_->Call(start).status();
+    absl::Status started = engine_->StartContainer(result.id);
     if (started.ok()) break;
     // A port dkd picked was taken before the engine bound it: pick again.
     if (!spec.ephemeral_ports.empty() && PortTaken(started) && attempt < kMaxPortAttempts &&
@@ -203,9 +183,8 @@ absl::StatusOr<RunResult> DockerManager::Run(const RunRequest& r, CancelToken* c
 
   auto inspect = InspectContainer(result.id);
   if (inspect.ok()) {
-    result.name = inspect->value("Name", "");
-    if (absl::StartsWith(result.name, "/")) result.name = result.name.substr(1);
-    if (inspect->contains("State")) result.status = (*inspect)["State"].value("Status", "");
+    result.name = inspect->name;
+    if (inspect->state.has_value()) result.status = inspect->state->status;
   } else if (!r.detach || inspect.status().code() != absl::StatusCode::kNotFound) {
     return undo(inspect.status());
   }

@@ -11,7 +11,6 @@
 namespace dkd::core {
 namespace {
 
-using internal::JsonMessageStream;
 using internal::ParseImageArg;
 using internal::ToProgress;
 using internal::ValidateSimpleName;
@@ -24,22 +23,8 @@ class TransferDecoder {
   // `on_progress` returns whether more is wanted (its meaning is the
   // caller's: stop for the blocking form, pause for the async one).
   TransferDecoder(RegistryAuth auth, std::function<bool(const Progress&)> on_progress)
-      : auth_(std::move(auth)),
-        on_progress_(std::move(on_progress)),
-        messages_([this](const JsonMessage& m) { return Message(m); }) {}
+      : auth_(std::move(auth)), on_progress_(std::move(on_progress)) {}
 
-  bool Feed(absl::string_view data) { return messages_.Feed(data); }
-  // The end of the stream: the engine's in-stream error, a malformed
-  // message, or OK.
-  absl::Status Finish() {
-    messages_.Finish();
-    RETURN_IF_ERROR(messages_.status());
-    if (!error_.empty()) return StatusFromStreamError(error_, absl::StatusCode::kUnknown);
-    return absl::OkStatus();
-  }
-  const Progress& last() const { return last_; }
-
- private:
   bool Message(const JsonMessage& m) {
     if (!m.error.empty()) {
       error_ = RedactSecrets(m.error, auth_);
@@ -49,76 +34,46 @@ class TransferDecoder {
     if (!p.digest.empty()) last_ = p;
     return on_progress_ == nullptr || on_progress_(p);
   }
+  // The end of the stream: the engine's in-stream error, or OK.
+  absl::Status Finish() const {
+    if (!error_.empty()) return StatusFromStreamError(error_, absl::StatusCode::kUnknown);
+    return absl::OkStatus();
+  }
+  const Progress& last() const { return last_; }
 
+ private:
   const RegistryAuth auth_;
   std::function<bool(const Progress&)> on_progress_;
-  JsonMessageStream messages_;
   std::string error_;
   Progress last_;
 };
 
-// Feeds an async transfer's body to its decoder; `done` gets the outcome.
-class TransferSink final : public StreamSink {
- public:
+// Runs an async transfer's messages through a decoder; `done` gets the
+// outcome (the stream's status, else the decoder's) and the last event.
+struct AsyncTransfer {
   using Done = std::function<void(absl::Status status, const Progress& last)>;
-  TransferSink(std::shared_ptr<AsyncCall> call, RegistryAuth auth,
-               DockerManager::AsyncProgressCallback on_progress, Done done)
-      : call_(std::move(call)),
-        decoder_(std::move(auth),
-                 [this, on_progress = std::move(on_progress)](const Progress& p) {
-                   if (!on_progress(p)) want_more_ = false;
-                   return true;  // Whole reads are decoded; pausing stops the next one.
-                 }),
-        done_(std::move(done)) {}
-
-  bool OnData(absl::string_view data) override {
-    if (broken_) return true;
-    want_more_ = true;
-    if (!decoder_.Feed(data)) {
-      broken_ = true;  // A malformed message: Finish reports it.
-      call_->Cancel();
-      return true;
-    }
-    return want_more_;
+  AsyncTransfer(RegistryAuth auth, DockerManager::AsyncProgressCallback on_progress, Done d)
+      : decoder(std::move(auth),
+                [this, on_progress = std::move(on_progress)](const Progress& p) {
+                  if (!on_progress(p)) want_more = false;
+                  return true;  // Whole reads are decoded; pausing stops the next one.
+                }),
+        done(std::move(d)) {}
+  bool OnMessage(const JsonMessage& m) {
+    want_more = true;
+    decoder.Message(m);
+    return want_more;
   }
-  void OnEnd(absl::Status status) override {
-    absl::Status end = decoder_.Finish();
-    if (broken_ || (status.ok() && !end.ok())) status = end;
-    done_(std::move(status), decoder_.last());
+  void OnEnd(absl::Status status) {
+    if (status.ok()) status = decoder.Finish();
+    done(std::move(status), decoder.last());
   }
-
- private:
-  std::shared_ptr<AsyncCall> call_;
-  bool want_more_ = true;
-  bool broken_ = false;
-  TransferDecoder decoder_;
-  Done done_;
+  bool want_more = true;
+  TransferDecoder decoder;
+  Done done;
 };
 
-// Runs a blocking push or pull: the engine's stream through a decoder, to
-// its last event with a digest (empty when none came).
-absl::StatusOr<Progress> RunTransfer(EngineClient& engine, const EngineRequest& req,
-                                     const RegistryAuth& auth, const ProgressCallback& on_progress,
-                                     CancelToken* cancel) {
-  TransferDecoder decoder(auth, on_progress);
-  RETURN_IF_ERROR(engine.Stream(
-      req, [&](absl::string_view d) { return decoder.Feed(d); }, cancel));
-  RETURN_IF_ERROR(decoder.Finish());
-  return decoder.last();
-}
-
-// Starts an async push or pull on `loop`; `done` gets the outcome.
-std::shared_ptr<AsyncCall> StartTransfer(EngineStreamLoop& loop, EngineRequest req,
-                                         const RegistryAuth& auth,
-                                         DockerManager::AsyncProgressCallback on_progress,
-                                         TransferSink::Done done) {
-  auto call = std::make_shared<AsyncCall>(&loop);
-  auto sink = std::make_shared<TransferSink>(call, auth, std::move(on_progress), std::move(done));
-  call->Attach(loop.Start(std::move(req), std::move(sink)));
-  return call;
-}
-
-// A push ends with the digest it pushed; Internal when the engine named none.
+// A push that reported no digest did not complete.
 absl::Status CheckPushedDigest(const std::string& image, const Progress& last) {
   if (!last.digest.empty()) return absl::OkStatus();
   return absl::InternalError(
@@ -127,19 +82,16 @@ absl::Status CheckPushedDigest(const std::string& image, const Progress& last) {
 
 }  // namespace
 
-absl::StatusOr<EngineRequest> DockerManager::PushRequest(const std::string& image,
-                                                         const RegistryAuth& auth) {
+absl::StatusOr<PushOptions> DockerManager::PushRequest(const std::string& image,
+                                                       const RegistryAuth& auth) {
   ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg("image", image));
   if (!ref.digest.empty()) return absl::InvalidArgumentError("image: push a tag, not a digest");
   RETURN_IF_ERROR(
       CheckRegistryAllowed(policy().push_registries, ref.domain, "push", "push.registries"));
-  EngineRequest req;
-  req.method = "POST";
-  req.path = absl::StrCat("/images/", UrlEncode(ref.FamiliarName()), "/push");
-  req.query.emplace_back("tag", ref.tag);
-  req.headers.emplace_back("X-Registry-Auth", EncodeRegistryAuthHeader(auth));
-  // A large layer may take long between progress lines (core/engine/engine_client.h).
-  req.read_timeout = absl::Hours(6);
+  PushOptions req;
+  req.name = ref.FamiliarName();
+  req.tag = ref.tag;
+  req.auth_header = EncodeRegistryAuthHeader(auth);
   return req;
 }
 
@@ -157,14 +109,11 @@ absl::StatusOr<DockerManager::PreparedPull> DockerManager::PreparePull(const std
     RETURN_IF_ERROR(CheckTagWritable(*engine_, "image", ref.FamiliarString(), owner,
                                      /*allow_unowned=*/true));
   }
-  EngineRequest& req = out.request;
-  req.method = "POST";
-  req.path = "/images/create";
-  req.query.emplace_back("fromImage", ref.FamiliarName());
-  req.query.emplace_back("tag", ref.digest.empty() ? ref.tag : ref.digest);
-  if (!platform.empty()) req.query.emplace_back("platform", platform);
-  req.headers.emplace_back("X-Registry-Auth", EncodeRegistryAuthHeader(auth));
-  req.read_timeout = absl::Hours(6);
+  PullOptions& req = out.request;
+  req.from_image = ref.FamiliarName();
+  req.tag = ref.digest.empty() ? ref.tag : ref.digest;
+  req.platform = platform;
+  req.auth_header = EncodeRegistryAuthHeader(auth);
   out.tag = ref.digest.empty() ? ref.tag : "";
   return out;
 }
@@ -173,8 +122,12 @@ absl::StatusOr<std::string> DockerManager::PushOne(const std::string& image,
                                                    const RegistryAuth& auth,
                                                    const ProgressCallback& on_progress,
                                                    CancelToken* cancel, Progress* last) {
-  ASSIGN_OR_RETURN(EngineRequest req, PushRequest(image, auth));
-  ASSIGN_OR_RETURN(*last, RunTransfer(*engine_, req, auth, on_progress, cancel));
+  ASSIGN_OR_RETURN(PushOptions req, PushRequest(image, auth));
+  TransferDecoder decoder(auth, on_progress);
+  RETURN_IF_ERROR(engine_->Push(
+      req, [&](const JsonMessage& m) { return decoder.Message(m); }, cancel));
+  RETURN_IF_ERROR(decoder.Finish());
+  *last = decoder.last();
   RETURN_IF_ERROR(CheckPushedDigest(image, *last));
   return last->digest;
 }
@@ -192,7 +145,11 @@ absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const Reg
                                              const ProgressCallback& on_progress,
                                              CancelToken* cancel, const Owner& owner) {
   ASSIGN_OR_RETURN(PreparedPull pull, PreparePull(image, auth, platform, owner));
-  ASSIGN_OR_RETURN(Progress last, RunTransfer(*engine_, pull.request, auth, on_progress, cancel));
+  TransferDecoder decoder(auth, on_progress);
+  RETURN_IF_ERROR(engine_->Pull(
+      pull.request, [&](const JsonMessage& m) { return decoder.Message(m); }, cancel));
+  RETURN_IF_ERROR(decoder.Finish());
+  Progress last = decoder.last();
   last.tag = pull.tag;
   return last;
 }
@@ -200,29 +157,40 @@ absl::StatusOr<Progress> DockerManager::Pull(const std::string& image, const Reg
 absl::StatusOr<std::shared_ptr<AsyncCall>> DockerManager::PushAsync(
     const std::string& image, const RegistryAuth& auth, AsyncProgressCallback on_progress,
     ProgressEndCallback on_end) {
-  ASSIGN_OR_RETURN(EngineRequest req, PushRequest(image, auth));
-  return StartTransfer(stream_loop(), std::move(req), auth, std::move(on_progress),
-                       [on_end = std::move(on_end), image](absl::Status s, const Progress& last) {
-                         if (s.ok()) s = CheckPushedDigest(image, last);
-                         if (!s.ok()) return on_end(s);
-                         on_end(last);
-                       });
+  ASSIGN_OR_RETURN(PushOptions req, PushRequest(image, auth));
+  std::shared_ptr<AsyncCall> call = engine_->NewAsyncCall();
+  auto transfer = std::make_shared<AsyncTransfer>(
+      auth, std::move(on_progress),
+      [on_end = std::move(on_end), image](absl::Status s, const Progress& last) {
+        if (s.ok()) s = CheckPushedDigest(image, last);
+        if (!s.ok()) return on_end(s);
+        on_end(last);
+      });
+  engine_->PushAsync(
+      call, req, [transfer](const JsonMessage& m) { return transfer->OnMessage(m); },
+      [transfer](absl::Status s) { transfer->OnEnd(std::move(s)); });
+  return call;
 }
 
 absl::StatusOr<std::shared_ptr<AsyncCall>> DockerManager::PullAsync(
     const std::string& image, const RegistryAuth& auth, const std::string& platform,
     const Owner& owner, AsyncProgressCallback on_progress, ProgressEndCallback on_end) {
   ASSIGN_OR_RETURN(PreparedPull pull, PreparePull(image, auth, platform, owner));
+  std::shared_ptr<AsyncCall> call = engine_->NewAsyncCall();
   // The tag stays reserved until the pull ends.
   std::shared_ptr<TagReservations::Hold> hold(std::move(pull.hold));
-  return StartTransfer(
-      stream_loop(), std::move(pull.request), auth, std::move(on_progress),
+  auto transfer = std::make_shared<AsyncTransfer>(
+      auth, std::move(on_progress),
       [on_end = std::move(on_end), hold, tag = pull.tag](absl::Status s, const Progress& last) {
         if (!s.ok()) return on_end(s);
         Progress out = last;
         out.tag = tag;
         on_end(out);
       });
+  engine_->PullAsync(
+      call, pull.request, [transfer](const JsonMessage& m) { return transfer->OnMessage(m); },
+      [transfer](absl::Status s) { transfer->OnEnd(std::move(s)); });
+  return call;
 }
 
 }  // namespace dkd::core

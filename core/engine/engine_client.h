@@ -41,6 +41,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/engine/engine_address.h"
+#include "core/engine/engine_types.h"
 #include "nlohmann/json.hpp"
 
 namespace httplib {
@@ -90,16 +91,6 @@ struct EngineRequest {
 struct EngineResponse {
   int status = 0;
   std::string body;
-};
-
-struct EngineVersion {
-  std::string version;
-  std::string api_version;  // Highest the engine speaks.
-  std::string min_api_version;
-  std::string os;
-  std::string arch;
-  std::string kernel_version;
-  std::string git_commit;
 };
 
 // Maps an engine HTTP status and error body to a Status, keeping the engine's

@@ -607,7 +607,7 @@ bool AsyncCall::Attach(EngineStreamLoop::Id id) {
   // Ids grow: a late Attach of an earlier request (an inspect whose answer
   // already started the logs) does not take the current one's place.
   if (id > current_) current_ = id;
-  if (cancelled_) loop_->Cancel(id);
+  if (cancelled_ && loop_ != nullptr) loop_->Cancel(id);
   return !cancelled_;
 }
 
@@ -615,12 +615,20 @@ void AsyncCall::Cancel() {
   absl::MutexLock lock(&mu_);
   if (cancelled_) return;
   cancelled_ = true;
-  if (current_ != 0) loop_->Cancel(current_);
+  if (loop_ == nullptr) {
+    if (on_cancel_) on_cancel_();
+  } else if (current_ != 0) {
+    loop_->Cancel(current_);
+  }
 }
 
 void AsyncCall::Resume() {
   absl::MutexLock lock(&mu_);
-  if (current_ != 0) loop_->Resume(current_);
+  if (loop_ == nullptr) {
+    if (on_resume_) on_resume_();
+  } else if (current_ != 0) {
+    loop_->Resume(current_);
+  }
 }
 
 bool AsyncCall::cancelled() const {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -121,9 +122,14 @@ class EngineStreamLoop {
 // A chain of engine requests that acts as one stream to its owner (for
 // example an inspect, then the logs it decides): Cancel and Resume reach
 // whichever request is current. Thread-safe.
+//
+// A stream served elsewhere (an in-memory engine in tests) passes its own
+// cancel and resume hooks instead of a loop; they run under the call's lock.
 class AsyncCall {
  public:
   explicit AsyncCall(EngineStreamLoop* loop) : loop_(loop) {}
+  AsyncCall(std::function<void()> on_cancel, std::function<void()> on_resume)
+      : loop_(nullptr), on_cancel_(std::move(on_cancel)), on_resume_(std::move(on_resume)) {}
   // Makes `id` the current request unless a later one is (ids grow); false
   // (and cancels `id`) when the call was cancelled before.
   bool Attach(EngineStreamLoop::Id id);
@@ -133,6 +139,8 @@ class AsyncCall {
 
  private:
   EngineStreamLoop* const loop_;
+  const std::function<void()> on_cancel_;
+  const std::function<void()> on_resume_;
   mutable absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   EngineStreamLoop::Id current_ ABSL_GUARDED_BY(mu_) = 0;

@@ -28,7 +28,22 @@ absl::Status ParseJsonMessage(absl::string_view line, JsonMessage& out) {
     out.current = it->value("current", int64_t{0});
     out.total = it->value("total", int64_t{0});
   }
-  if (auto it = j.find("aux"); it != j.end()) out.aux = *it;
+  if (auto it = j.find("aux"); it != j.end()) {
+    out.aux = *it;
+    if (it->is_object()) {
+      auto member = [&it](const char* key) -> std::string {
+        auto m = it->find(key);
+        return (m != it->end() && m->is_string()) ? m->get<std::string>() : std::string();
+      };
+      out.has_aux_id = it->contains("ID");
+      out.aux_id = member("ID");
+      out.aux_tag = member("Tag");
+      out.aux_digest = member("Digest");
+      if (auto size = it->find("Size"); size != it->end() && size->is_number()) {
+        out.aux_size = size->get<int64_t>();
+      }
+    }
+  }
   if (auto it = j.find("errorDetail"); it != j.end() && it->is_object()) {
     out.error = it->value("message", std::string());
     out.error_code = it->value("code", 0);

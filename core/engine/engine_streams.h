@@ -27,6 +27,11 @@ struct JsonMessage {
   int64_t current = 0;
   int64_t total = 0;
   nlohmann::json aux;  // "aux" payload (image id, push digest), or null.
+  // The members of an object "aux" that dkd reads: a build's image id, a
+  // push's tag, digest and size.
+  bool has_aux_id = false;
+  std::string aux_id, aux_tag, aux_digest;
+  int64_t aux_size = 0;
   std::string error;   // "error"/"errorDetail.message": the stream failed.
   int error_code = 0;  // "errorDetail.code", when given.
   nlohmann::json raw;  // The whole message.

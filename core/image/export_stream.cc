@@ -12,7 +12,7 @@ namespace dkd::core {
 ExportStream::ExportStream(size_t chunk_bytes, size_t max_chunks)
     : pipe_(std::max<size_t>(chunk_bytes, 1) * std::max<size_t>(max_chunks, 1)) {}
 
-absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::string& image,
+absl::StatusOr<ImageExport> ReadEngineExport(DockerEngine& engine, const std::string& image,
                                              const ReadOptions& options, CancelToken* cancel) {
   ExportStream stream;
   CancelToken engine_cancel;
@@ -23,11 +23,8 @@ absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::st
     });
   }
   std::thread producer([&] {
-    EngineRequest req;
-    req.path = absl::StrCat("/images/", UrlEncode(image), "/get");
-    req.read_timeout = absl::Minutes(10);
-    absl::Status s = engine.Stream(
-        req, [&](absl::string_view data) { return stream.Push(data); }, &engine_cancel);
+    absl::Status s = engine.ExportImage(
+        image, [&](absl::string_view data) { return stream.Push(data); }, &engine_cancel);
     stream.Finish(std::move(s));
   });
   absl::StatusOr<ImageExport> result = ReadImageExport(stream, options);

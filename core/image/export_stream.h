@@ -1,6 +1,6 @@
 // ExportStream: the ByteSource face of a BytePipe, between a push-style
-// producer (the engine's response body, delivered by EngineClient::Stream on
-// its own thread) and a pull-style reader (ReadImageExport).
+// producer (the engine's response body, delivered by DockerEngine::ExportImage
+// on its own thread) and a pull-style reader (ReadImageExport).
 //
 // At most chunk_bytes × max_chunks bytes wait in the pipe however large the
 // stream is, and a slow reader slows the producer down (back-pressure).
@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/base/byte_pipe.h"
-#include "core/engine/engine_client.h"
+#include "core/engine/docker_engine.h"
 #include "core/image/image_export_reader.h"
 
 namespace dkd::core {
@@ -49,7 +49,7 @@ class ExportStream : public ByteSource {
 // thread. Cancelling `cancel` aborts the engine request and returns
 // Cancelled; a reader error (corrupt data) aborts the request too. Errors:
 // the engine's (NotFound, Unavailable, ...) or ReadImageExport's.
-absl::StatusOr<ImageExport> ReadEngineExport(EngineClient& engine, const std::string& image,
+absl::StatusOr<ImageExport> ReadEngineExport(DockerEngine& engine, const std::string& image,
                                              const ReadOptions& options, CancelToken* cancel);
 
 }  // namespace dkd::core

@@ -12,36 +12,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "core/base/status_macros.h"
+#include "core/engine/engine_json.h"
 
 namespace dkd::core {
 namespace {
-
-std::vector<std::string> StringArray(const nlohmann::json& j) {
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (const auto& v : j) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::vector<std::string> ObjectKeys(const nlohmann::json& j) {
-  std::vector<std::string> out;
-  if (!j.is_object()) return out;
-  for (auto it = j.begin(); it != j.end(); ++it) out.push_back(it.key());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::string JsonString(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int64_t JsonInt(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
-}
 
 // True when a history instruction only changes the image config. Classic
 // builder entries say "#(nop)"; BuildKit ones start with the instruction.
@@ -160,59 +135,52 @@ absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
   if (!inspect.is_object()) {
     return absl::InvalidArgumentError("image inspect answer is not a JSON object");
   }
+  ASSIGN_OR_RETURN(ImageDetails details, DecodeImageDetails(inspect));
+  return AnalysisFromEngine(image_name, details, DecodeImageHistory(history));
+}
+
+absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
+                                                 const ImageDetails& inspect,
+                                                 const std::vector<ImageHistoryEntry>& history) {
   ImageAnalysis a;
   a.image_name = std::string(image_name);
-  a.image_id = JsonString(inspect, "Id");
-  a.size_bytes = JsonInt(inspect, "Size");
-  a.repo_tags = StringArray(inspect.value("RepoTags", nlohmann::json()));
+  a.image_id = inspect.id;
+  a.size_bytes = inspect.size;
+  a.repo_tags = inspect.repo_tags;
   a.repo_tags.erase(std::remove(a.repo_tags.begin(), a.repo_tags.end(), "<none>:<none>"),
                     a.repo_tags.end());
-  const nlohmann::json config = inspect.value("Config", nlohmann::json::object());
-  if (config.is_object()) {
-    a.user = JsonString(config, "User");
-    for (const std::string& kv : StringArray(config.value("Env", nlohmann::json()))) {
+  if (inspect.has_config) {
+    a.user = inspect.user;
+    for (const std::string& kv : inspect.env) {
       std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
       a.environment_vars[p.first] = p.second;
     }
-    a.exposed_ports = ObjectKeys(config.value("ExposedPorts", nlohmann::json()));
-    a.volumes = ObjectKeys(config.value("Volumes", nlohmann::json()));
-    a.commands.entrypoint = StringArray(config.value("Entrypoint", nlohmann::json()));
-    a.commands.cmd = StringArray(config.value("Cmd", nlohmann::json()));
-    const nlohmann::json labels = config.value("Labels", nlohmann::json());
-    if (labels.is_object()) {
-      for (auto it = labels.begin(); it != labels.end(); ++it) {
-        if (it->is_string()) a.labels[it.key()] = it->get<std::string>();
-      }
-    }
-    const nlohmann::json hc = config.value("Healthcheck", nlohmann::json());
-    std::vector<std::string> test = hc.is_object() ? StringArray(hc.value("Test", nlohmann::json()))
-                                                   : std::vector<std::string>();
+    a.exposed_ports = inspect.exposed_ports;
+    std::sort(a.exposed_ports.begin(), a.exposed_ports.end());
+    a.volumes = inspect.volumes;
+    std::sort(a.volumes.begin(), a.volumes.end());
+    a.commands.entrypoint = inspect.entrypoint;
+    a.commands.cmd = inspect.cmd;
+    for (const auto& [k, v] : inspect.labels) a.labels[k] = v;
+    const std::vector<std::string>& test = inspect.healthcheck;
     a.has_health_check = !test.empty() && test[0] != "NONE";
   }
-  std::vector<std::string> diff_ids;
-  if (auto rootfs = inspect.find("RootFS"); rootfs != inspect.end() && rootfs->is_object()) {
-    diff_ids = StringArray(rootfs->value("Layers", nlohmann::json()));
-  }
+  const std::vector<std::string>& diff_ids = inspect.layers;
 
   // History is newest first; layers are listed oldest first.
-  if (history.is_array()) {
-    for (auto it = history.rbegin(); it != history.rend(); ++it) {
-      if (!it->is_object()) continue;
-      ImageLayer l;
-      l.created_by = JsonString(*it, "CreatedBy");
-      l.comment = JsonString(*it, "Comment");
-      l.size_bytes = JsonInt(*it, "Size");
-      if (int64_t created = JsonInt(*it, "Created"); created > 0) {
-        l.created = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(created),
-                                     absl::UTCTimeZone());
-      }
-      l.empty_layer = l.size_bytes == 0 && LooksMetadataOnly(l.created_by);
-      a.commands.history.push_back(l.created_by);
-      if (std::string id = JsonString(*it, "Id"); absl::StartsWith(id, "sha256:")) {
-        a.history_image_ids.push_back(std::move(id));
-      }
-      a.layers.push_back(std::move(l));
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    ImageLayer l;
+    l.created_by = it->created_by;
+    l.comment = it->comment;
+    l.size_bytes = it->size;
+    if (it->created > 0) {
+      l.created = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(it->created),
+                                   absl::UTCTimeZone());
     }
+    l.empty_layer = l.size_bytes == 0 && LooksMetadataOnly(l.created_by);
+    a.commands.history.push_back(l.created_by);
+    if (absl::StartsWith(it->id, "sha256:")) a.history_image_ids.push_back(it->id);
+    a.layers.push_back(std::move(l));
   }
   // Reconcile with the layer chain: size-0 entries are the ambiguous ones.
   auto non_empty = [&a] {

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/engine/engine_types.h"
 #include "core/image/image_export_reader.h"
 #include "core/image/layer_efficiency.h"
 #include "nlohmann/json.hpp"
@@ -127,6 +128,10 @@ struct ImageAnalysis {
 // the history sizes and instructions, then reconciled with RootFS.Layers so
 // that the non-empty entries match the diff ids one to one. InvalidArgument
 // if the inspect answer is not an object.
+absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
+                                                 const ImageDetails& inspect,
+                                                 const std::vector<ImageHistoryEntry>& history);
+// As above from the engine's JSON answers (decoded by core/engine/engine_json.h).
 absl::StatusOr<ImageAnalysis> AnalysisFromEngine(absl::string_view image_name,
                                                  const nlohmann::json& inspect,
                                                  const nlohmann::json& history);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/reference.h"
 #include "core/base/status_macros.h"
+#include "core/engine/http_docker_engine.h"
 #include "core/image/export_stream.h"
 #include "core/image/layer_efficiency.h"
 
@@ -24,26 +25,6 @@ absl::Status CheckCancel(CancelToken* cancel) {
   return absl::OkStatus();
 }
 
-std::vector<std::string> JsonStrings(const nlohmann::json& j) {
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (const auto& v : j) {
-    if (v.is_string() && v.get<std::string>() != "<none>:<none>")
-      out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::string JsonText(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-int64_t JsonNumber(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
-}
-
 }  // namespace
 
 absl::Status ValidateImageArgument(absl::string_view field, absl::string_view image) {
@@ -57,7 +38,10 @@ absl::Status ValidateImageArgument(absl::string_view field, absl::string_view im
   return absl::OkStatus();
 }
 
-ImageOptimizer::ImageOptimizer(std::shared_ptr<EngineClient> engine) : engine_(std::move(engine)) {}
+ImageOptimizer::ImageOptimizer(std::shared_ptr<DockerEngine> engine) : engine_(std::move(engine)) {}
+
+ImageOptimizer::ImageOptimizer(std::shared_ptr<EngineClient> engine)
+    : ImageOptimizer(std::make_shared<HttpDockerEngine>(std::move(engine))) {}
 
 absl::StatusOr<ImageAnalysis> ImageOptimizer::AnalyzeImage(absl::string_view image,
                                                            const AnalyzeOptions& options,
@@ -73,14 +57,10 @@ absl::StatusOr<ImageAnalysis> ImageOptimizer::Analyze(absl::string_view field,
   if (options.top_wasted_paths < 0) {
     return absl::InvalidArgumentError("top_wasted_paths: must not be negative");
   }
-  const std::string encoded = UrlEncode(image);
-  EngineRequest inspect_req;
-  inspect_req.path = absl::StrCat("/images/", encoded, "/json");
-  ASSIGN_OR_RETURN(nlohmann::json inspect, engine_->CallJson(inspect_req));
+  const std::string name(image);
+  ASSIGN_OR_RETURN(ImageDetails inspect, engine_->InspectImage(name));
   RETURN_IF_ERROR(CheckCancel(cancel));
-  EngineRequest history_req;
-  history_req.path = absl::StrCat("/images/", encoded, "/history");
-  ASSIGN_OR_RETURN(nlohmann::json history, engine_->CallJson(history_req));
+  ASSIGN_OR_RETURN(std::vector<ImageHistoryEntry> history, engine_->ImageHistory(name));
   ASSIGN_OR_RETURN(ImageAnalysis analysis, AnalysisFromEngine(image, inspect, history));
   RETURN_IF_ERROR(CheckCancel(cancel));
   RETURN_IF_ERROR(FindBaseImage(analysis, cancel));
@@ -93,9 +73,7 @@ absl::StatusOr<ImageAnalysis> ImageOptimizer::Analyze(absl::string_view field,
 absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel) const {
   const std::vector<std::string> layers = a.LayerDigests();
   if (layers.size() >= 2) {
-    EngineRequest list_req;
-    list_req.path = "/images/json";
-    ASSIGN_OR_RETURN(nlohmann::json list, engine_->CallJson(list_req));
+    ASSIGN_OR_RETURN(std::vector<ImageSummary> list, engine_->ListImages(ImageListOptions{}));
     struct Candidate {
       std::string id;
       std::vector<std::string> tags;
@@ -103,15 +81,11 @@ absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel
       int64_t created;
     };
     std::vector<Candidate> candidates;
-    if (list.is_array()) {
-      for (const auto& img : list) {
-        if (!img.is_object()) continue;
-        Candidate c{JsonText(img, "Id"), JsonStrings(img.value("RepoTags", nlohmann::json())),
-                    JsonNumber(img, "Size"), JsonNumber(img, "Created")};
-        // A base holds a subset of the layers, so it is never larger.
-        if (c.id == a.image_id || c.tags.empty() || c.size > a.size_bytes) continue;
-        candidates.push_back(std::move(c));
-      }
+    for (ImageSummary& img : list) {
+      Candidate c{img.id, std::move(img.repo_tags), img.size, img.created};
+      // A base holds a subset of the layers, so it is never larger.
+      if (c.id == a.image_id || c.tags.empty() || c.size > a.size_bytes) continue;
+      candidates.push_back(std::move(c));
     }
     std::sort(candidates.begin(), candidates.end(),
               [](const Candidate& x, const Candidate& y) { return x.size > y.size; });
@@ -132,17 +106,13 @@ absl::Status ImageOptimizer::FindBaseImage(ImageAnalysis& a, CancelToken* cancel
     const Candidate* best = nullptr;
     for (const Candidate& c : candidates) {
       RETURN_IF_ERROR(CheckCancel(cancel));
-      EngineRequest req;
-      req.path = absl::StrCat("/images/", UrlEncode(c.id), "/json");
-      auto inspect = engine_->CallJson(req);
+      auto inspect = engine_->InspectImage(c.id);
       if (!inspect.ok()) {
         if (absl::IsNotFound(inspect.status())) continue;  // removed meanwhile
         return inspect.status();
       }
-      std::vector<std::string> chain;
-      if (auto rootfs = inspect->find("RootFS"); rootfs != inspect->end() && rootfs->is_object()) {
-        chain = JsonStrings(rootfs->value("Layers", nlohmann::json()));
-      }
+      std::vector<std::string> chain = inspect->layers;
+      chain.erase(std::remove(chain.begin(), chain.end(), "<none>:<none>"), chain.end());
       if (chain.empty() || chain.size() >= layers.size() || chain.size() < best_len) continue;
       if (!std::equal(chain.begin(), chain.end(), layers.begin())) continue;
       if (chain.size() == best_len && !better(c, *best)) continue;

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/buildgen/build_types.h"
+#include "core/engine/docker_engine.h"
 #include "core/engine/engine_client.h"
 #include "core/image/image_analysis.h"
 #include "core/image/image_suggestions.h"
@@ -45,6 +46,8 @@ absl::Status ValidateImageArgument(absl::string_view field, absl::string_view im
 
 class ImageOptimizer {
  public:
+  explicit ImageOptimizer(std::shared_ptr<DockerEngine> engine);
+  // Over the engine's HTTP API.
   explicit ImageOptimizer(std::shared_ptr<EngineClient> engine);
 
   // The spec's analyze_image.
@@ -84,7 +87,7 @@ class ImageOptimizer {
   absl::Status AnalyzeDeep(ImageAnalysis& analysis, const AnalyzeOptions& options,
                            CancelToken* cancel) const;
 
-  std::shared_ptr<EngineClient> engine_;
+  std::shared_ptr<DockerEngine> engine_;
 };
 
 }  // namespace dkd::core

@@ -4,19 +4,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/engine/engine_json.h"
 #include "core/policy/ownership.h"
 
 namespace dkd::core {
 namespace {
 
-std::string ContainerLabel(const nlohmann::json& c) {
-  if (auto names = c.find("Names");
-      names != c.end() && names->is_array() && !names->empty() && (*names)[0].is_string()) {
-    std::string n = (*names)[0].get<std::string>();
-    if (absl::StartsWith(n, "/")) n = n.substr(1);
-    if (!n.empty()) return n;
-  }
-  return c.value("Id", "").substr(0, 12);
+std::string ContainerLabel(const ContainerSummary& c) {
+  if (!c.name.empty()) return c.name;
+  return c.id.substr(0, 12);
 }
 
 absl::Status Refuse(const HostBind& inner, const HostBind& outer) {
@@ -36,23 +32,21 @@ bool StrictlyInside(const std::string& path, const std::string& dir) {
 }
 
 std::vector<HostBind> BindsFromContainerList(const nlohmann::json& containers) {
+  return BindsFromContainers(DecodeContainerList(containers));
+}
+
+std::vector<HostBind> BindsFromContainers(const std::vector<ContainerSummary>& containers) {
   std::vector<HostBind> out;
-  if (!containers.is_array()) return out;
-  for (const auto& c : containers) {
-    if (!c.is_object()) continue;
-    auto mounts = c.find("Mounts");
-    if (mounts == c.end() || !mounts->is_array()) continue;
-    for (const auto& m : *mounts) {
-      if (!m.is_object()) continue;
-      const std::string type = m.value("Type", "");
-      if (type != "bind" && type != "volume") continue;
+  for (const ContainerSummary& c : containers) {
+    for (const ContainerMount& m : c.mounts) {
+      if (m.type != "bind" && m.type != "volume") continue;
       HostBind b;
-      b.source = m.value("Source", "");
+      b.source = m.source;
       if (b.source.empty() || b.source[0] != '/') continue;
       while (b.source.size() > 1 && b.source.back() == '/') b.source.pop_back();
-      b.writable = m.value("RW", false);
+      b.writable = m.rw.value_or(false);
       b.owner = absl::StrCat("container ", ContainerLabel(c));
-      if (auto labels = c.find("Labels"); labels != c.end()) b.owner_identity = OwnerOf(*labels);
+      b.owner_identity = OwnerOf(c.labels);
       out.push_back(std::move(b));
     }
   }

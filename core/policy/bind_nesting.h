@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/engine/engine_types.h"
 #include "core/policy/ownership.h"
 #include "nlohmann/json.hpp"
 
@@ -40,6 +41,8 @@ struct HostBind {
 // answer (its "Mounts" entries of type bind, and volumes, whose sources are
 // host directories too).
 std::vector<HostBind> BindsFromContainerList(const nlohmann::json& containers);
+// As above for the decoded list (listed with its mounts).
+std::vector<HostBind> BindsFromContainers(const std::vector<ContainerSummary>& containers);
 
 // PermissionDenied naming the field and the container that could redirect it
 // when a bind in `proposed` lies strictly inside a writable bind of `proposed`

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "core/base/validation.h"
+#include "core/engine/engine_json.h"
 
 namespace dkd::core {
 namespace {
@@ -39,15 +40,14 @@ absl::StatusOr<NetworkNameKind> CheckNetworkName(const std::string& field, const
 }
 
 absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std::string& name,
-                                            const nlohmann::json& inspected,
+                                            const NetworkDetails& inspected,
                                             const RunPolicy& policy) {
-  if (!inspected.is_object() || !inspected.contains("Id") || !inspected["Id"].is_string() ||
-      inspected["Id"].get<std::string>().empty()) {
+  if (inspected.id.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": the engine's answer for network \"", name, "\" has no id"));
   }
-  const std::string driver = inspected.value("Driver", "");
-  const std::string net_name = inspected.value("Name", "");
+  const std::string& driver = inspected.driver;
+  const std::string& net_name = inspected.name;
   if (driver == "host" || net_name == "host") {
     if (!policy.allow_host_network) {
       return DenyHostNetwork(field, absl::StrCat("the host network (as \"", name, "\")"));
@@ -56,7 +56,13 @@ absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std:
   }
   if (driver == "null" || net_name == "none") return std::string("none");
   if (net_name == "bridge" && driver == "bridge") return std::string("bridge");
-  return inspected["Id"].get<std::string>();
+  return inspected.id;
+}
+
+absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std::string& name,
+                                            const nlohmann::json& inspected,
+                                            const RunPolicy& policy) {
+  return ResolvedNetwork(field, name, DecodeNetwork(inspected), policy);
 }
 
 }  // namespace dkd::core

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/engine/engine_types.h"
 #include "core/policy/run_policy.h"
 #include "nlohmann/json.hpp"
 
@@ -39,6 +40,10 @@ absl::StatusOr<NetworkNameKind> CheckNetworkName(const std::string& field, const
 // run.allow_host_network, else PermissionDenied naming the field), "none" for
 // the null network, "bridge" for the default bridge, and the full network id
 // for every other network. InvalidArgument when the answer has no id.
+absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std::string& name,
+                                            const NetworkDetails& inspected,
+                                            const RunPolicy& policy);
+// As above for the engine's answer as JSON.
 absl::StatusOr<std::string> ResolvedNetwork(const std::string& field, const std::string& name,
                                             const nlohmann::json& inspected,
                                             const RunPolicy& policy);

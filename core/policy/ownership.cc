@@ -2,6 +2,8 @@
 // a tag or named volume is written.
 #include "core/policy/ownership.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 
@@ -12,6 +14,11 @@ std::string OwnerOf(const nlohmann::json& labels) {
   auto it = labels.find(kOwnerLabel);
   if (it == labels.end() || !it->is_string()) return "";
   return it->get<std::string>();
+}
+
+std::string OwnerOf(const std::map<std::string, std::string>& labels) {
+  auto it = labels.find(kOwnerLabel);
+  return it == labels.end() ? "" : it->second;
 }
 
 TagReservations::Hold::~Hold() {
@@ -40,23 +47,19 @@ absl::StatusOr<std::unique_ptr<TagReservations::Hold>> TagReservations::Reserve(
   return std::make_unique<Hold>(this, tags);
 }
 
-absl::Status CheckTagWritable(EngineClient& engine, const std::string& field,
+absl::Status CheckTagWritable(DockerEngine& engine, const std::string& field,
                               const std::string& ref, const Owner& owner, bool allow_unowned) {
   if (!owner.enforced) return absl::OkStatus();
-  EngineRequest req;
-  req.path = absl::StrCat("/images/", UrlEncode(ref), "/json");
-  auto image = engine.CallJson(req);
+  auto image = engine.InspectImage(ref);
   if (!image.ok()) {
     if (image.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
     return image.status();
   }
   // The engine also resolves ids and id prefixes here; only a tag match counts.
-  bool tagged = false;
-  if (auto tags = image->find("RepoTags"); tags != image->end() && tags->is_array()) {
-    for (const auto& t : *tags) tagged = tagged || (t.is_string() && t.get<std::string>() == ref);
-  }
+  const bool tagged =
+      std::find(image->repo_tags.begin(), image->repo_tags.end(), ref) != image->repo_tags.end();
   if (!tagged) return absl::OkStatus();
-  const std::string holder = OwnerOf((*image)["Config"]["Labels"]);
+  const std::string holder = OwnerOf(image->labels);
   if (holder == owner.identity) return absl::OkStatus();
   if (holder.empty() && allow_unowned) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(
@@ -65,25 +68,18 @@ absl::Status CheckTagWritable(EngineClient& engine, const std::string& field,
       "tag"));
 }
 
-absl::Status EnsureVolume(EngineClient& engine, const std::string& field, const std::string& name,
+absl::Status EnsureVolume(DockerEngine& engine, const std::string& field, const std::string& name,
                           const Owner& owner) {
   if (owner.identity.empty()) return absl::OkStatus();
-  EngineRequest get;
-  get.path = absl::StrCat("/volumes/", UrlEncode(name));
-  auto volume = engine.CallJson(get);
+  auto volume = engine.InspectVolume(name);
   if (!volume.ok() && volume.status().code() == absl::StatusCode::kNotFound) {
-    EngineRequest create;
-    create.method = "POST";
-    create.path = "/volumes/create";
-    create.body =
-        nlohmann::json{{"Name", name}, {"Labels", {{kOwnerLabel, owner.identity}}}}.dump();
     // Creating a volume that appeared meanwhile returns the existing one, so
     // its owner is judged below either way.
-    volume = engine.CallJson(create);
+    volume = engine.CreateVolume(name, {{kOwnerLabel, owner.identity}});
   }
   if (!volume.ok()) return volume.status();
   if (!owner.enforced) return absl::OkStatus();
-  if (OwnerOf((*volume)["Labels"]) == owner.identity) return absl::OkStatus();
+  if (OwnerOf(volume->labels) == owner.identity) return absl::OkStatus();
   return absl::PermissionDeniedError(
       absl::StrCat("ownership: ", field, ": volume \"", name,
                    "\" belongs to another identity (ownership.enabled); choose another name"));

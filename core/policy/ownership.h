@@ -27,7 +27,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "core/engine/engine_client.h"
+#include "core/engine/docker_engine.h"
+#include "nlohmann/json.hpp"
 
 namespace dkd::core {
 
@@ -41,6 +42,7 @@ struct Owner {
 // The dkd.owner label of an engine object's labels (inspect's Config.Labels
 // or a volume's Labels), or "" when absent.
 std::string OwnerOf(const nlohmann::json& labels);
+std::string OwnerOf(const std::map<std::string, std::string>& labels);
 
 // Tags being written, and by whom.
 class TagReservations {
@@ -71,13 +73,13 @@ class TagReservations {
 // OK when `owner` may make `ref` (a tag) point at a new image. `field` names
 // the request field for the message. With `allow_unowned`, a tag held by an
 // image without an owner label is writable too (pulls).
-absl::Status CheckTagWritable(EngineClient& engine, const std::string& field,
+absl::Status CheckTagWritable(DockerEngine& engine, const std::string& field,
                               const std::string& ref, const Owner& owner, bool allow_unowned);
 
 // Makes sure the named volume `name` exists and may be used by `owner`:
 // creates it labelled when absent; PermissionDenied when it belongs to
 // someone else (or to nobody) and `owner` is enforced.
-absl::Status EnsureVolume(EngineClient& engine, const std::string& field, const std::string& name,
+absl::Status EnsureVolume(DockerEngine& engine, const std::string& field, const std::string& name,
                           const Owner& owner);
 
 }  // namespace dkd::core
