@@ -176,4 +176,17 @@ absl::StatusOr<std::unique_ptr<BuildKitSession>> BuildKitSession::Start(
   return session;
 }
 
+core::BuildSessionFactory BuildKitSessionFactory(std::shared_ptr<core::EngineClient> engine) {
+  return [engine](const std::vector<core::RegistryAuth>& credentials,
+                  const std::map<std::string, std::string>& secrets)
+             -> absl::StatusOr<std::unique_ptr<core::BuildSession>> {
+    BuildKitSessionOptions options;
+    options.credentials = credentials;
+    options.secrets = secrets;
+    ASSIGN_OR_RETURN(std::unique_ptr<BuildKitSession> session,
+                     BuildKitSession::Start(*engine, std::move(options)));
+    return std::unique_ptr<core::BuildSession>(std::move(session));
+  };
+}
+
 }  // namespace dkd::server

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/docker/docker_manager.h"
 #include "core/engine/engine_client.h"
 #include "core/engine/registry_auth.h"
 
@@ -40,17 +41,17 @@ struct BuildKitSessionOptions {
 // no path; Docker Hub's spellings are all "docker.io".
 std::string RegistryHostOf(absl::string_view server_address);
 
-class BuildKitSession {
+class BuildKitSession final : public core::BuildSession {
  public:
   // Opens the session on `engine` and starts serving it.
   static absl::StatusOr<std::unique_ptr<BuildKitSession>> Start(core::EngineClient& engine,
                                                                 BuildKitSessionOptions options);
-  ~BuildKitSession();
+  ~BuildKitSession() override;
   BuildKitSession(const BuildKitSession&) = delete;
   BuildKitSession& operator=(const BuildKitSession&) = delete;
 
   // The id a build passes as `session=`.
-  const std::string& id() const { return id_; }
+  const std::string& id() const override { return id_; }
   // Stops serving and closes the connection. Idempotent.
   void Close();
 
@@ -63,5 +64,8 @@ class BuildKitSession {
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
 };
+
+// The factory DockerManager opens BuildKit sessions with, on `engine`.
+core::BuildSessionFactory BuildKitSessionFactory(std::shared_ptr<core::EngineClient> engine);
 
 }  // namespace dkd::server

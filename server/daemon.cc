@@ -11,6 +11,7 @@
 #include "core/base/fd_limit.h"
 #include "core/engine/http_docker_engine.h"
 #include "core/image/image_optimizer.h"
+#include "server/buildkit_session.h"
 #include "server/daemon_setup.h"
 #include "server/local_token.h"
 #include "server/logging.h"
@@ -114,6 +115,7 @@ void Daemon::CreateServices() {
       docker_engine, EffectivePolicy(config_, engine_address_, options_.config_path));
   build_leftovers_ = core::BuildLeftovers::Open(docker_engine, config_.state_dir);
   manager_->SetBuildLeftovers(build_leftovers_);
+  manager_->SetBuildSessionFactory(BuildKitSessionFactory(engine_));
   if (config_.list_cache_max_age > absl::ZeroDuration()) {
     manager_->EnableListCache(config_.list_cache_max_age);
   }

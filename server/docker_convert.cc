@@ -98,6 +98,20 @@ core::BuildRequest FromProto(const dkd::v1::BuildSpec& p) {
   r.push = p.push();
   r.auth = FromProto(p.auth());
   r.daemon_path = p.context_source() == dkd::v1::BuildSpec::DAEMON_PATH;
+  switch (p.builder()) {
+    case dkd::v1::BuildSpec::BUILDER_BUILDKIT:
+      r.builder = core::BuildRequest::Builder::kBuildKit;
+      break;
+    case dkd::v1::BuildSpec::BUILDER_CLASSIC:
+      r.builder = core::BuildRequest::Builder::kClassic;
+      break;
+    default:
+      r.builder = core::BuildRequest::Builder::kAuto;
+  }
+  // A repeated id is a caller's mistake the map would hide.
+  for (const auto& secret : p.secrets()) r.secrets.emplace(secret.id(), secret.data());
+  r.platform = p.platform();
+  r.cache_from = ToVector(p.cache_from());
   return r;
 }
 

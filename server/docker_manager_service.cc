@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/build_context_reader.h"
 #include "server/build_reactor.h"
+#include "server/buildkit_trace.h"
 #include "server/cancel_watcher.h"
 #include "server/docker_convert.h"
 #include "server/follow_reactor.h"
@@ -92,6 +93,9 @@ absl::Status DockerManagerService::BuildImageAs(
     grpc::ServerReaderWriterInterface<BuildEvent, dkd::v1::BuildImageRequest>* stream,
     const core::Owner& owner, int64_t max_context_bytes) {
   core::BuildRequest request = FromProto(spec);
+  if (static_cast<size_t>(spec.secrets_size()) != request.secrets.size()) {
+    return absl::InvalidArgumentError("secrets: each secret id may be given once");
+  }
   request.owner = owner;
   request.max_context_bytes = max_context_bytes;
   // Context chunks are read as the engine asks for them: never held whole.
@@ -115,6 +119,16 @@ absl::Status DockerManagerService::BuildImageAs(
       case core::BuildEvent::Kind::kPushProgress:
         ToProto(e.progress, out.mutable_push_progress());
         break;
+      case core::BuildEvent::Kind::kTrace: {
+        std::vector<BuildEvent> events;
+        if (absl::Status s = AppendBuildKitTraceEvents(e.text, &events); !s.ok()) {
+          events = {UndecodableTraceEvent(s)};
+        }
+        for (const BuildEvent& event : events) {
+          if (!stream->Write(event)) return false;
+        }
+        return true;
+      }
     }
     return stream->Write(out);
   };

@@ -121,10 +121,15 @@ absl::Status CanonicalContext::Open() {
     }
     return static_cast<la_ssize_t>(n);
   };
-  // Names are bytes to the engine (Go's archive/tar): write them as read,
-  // without a locale conversion that could fail or alter them.
+  // Restricted pax: a plain ustar header unless an entry needs more. The
+  // first entry must be plain: BuildKit's frontend takes an uploaded context
+  // for a tar only if its first header parses from the first 1 KiB, and a pax
+  // extension before it (as "hdrcharset=BINARY" would put before every
+  // entry) makes it read the whole tar as a Dockerfile. Names stay bytes, as
+  // Go's archive/tar reads them: dkd never sets a locale, so a name with
+  // bytes over 0x7f fails the conversion from "C" and libarchive writes it
+  // unconverted in a pax header marked binary (ARCHIVE_WARN, accepted below).
   if (archive_write_set_format_pax_restricted(impl_->out) != ARCHIVE_OK ||
-      archive_write_set_format_option(impl_->out, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
       archive_write_set_bytes_per_block(impl_->out, 0) != ARCHIVE_OK ||
       archive_write_open(impl_->out, this, nullptr, writer, nullptr) != ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat("libarchive: cannot start the context tar: ",
@@ -270,7 +275,7 @@ absl::Status CanonicalContext::NextEntry() {
   }
   const int w = archive_write_header(impl_->out, o);
   archive_entry_free(o);
-  if (w != ARCHIVE_OK) {
+  if (w != ARCHIVE_OK && w != ARCHIVE_WARN) {
     return EntryError(path, absl::StrCat("cannot be written: ", archive_error_string(impl_->out)));
   }
   data_left_ = size;

@@ -1,7 +1,9 @@
 // DockerManager's image operations: build (streamed or daemon-local context),
 // push, pull, list, inspect, remove.
+#include <atomic>
 #include <chrono>
 #include <optional>
+#include <random>
 #include <thread>
 #include <utility>
 
@@ -71,6 +73,14 @@ absl::Status ValidateDockerfilePath(const std::string& p) {
   return absl::OkStatus();
 }
 
+// A BuildKit build id: unique, so a cancel stops this build only.
+std::string NewBuildId() {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  return absl::StrCat("dkd-", absl::Hex(rd(), absl::kZeroPad8), absl::Hex(rd(), absl::kZeroPad8),
+                      "-", counter.fetch_add(1) + 1);
+}
+
 }  // namespace
 
 absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
@@ -112,6 +122,34 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     labels[k] = v;
   }
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
+  const bool buildkit = r.builder == BuildRequest::Builder::kBuildKit;
+  const BuilderKind kind = buildkit ? BuilderKind::kBuildKit : BuilderKind::kClassic;
+  if (!buildkit) {
+    if (!r.secrets.empty()) {
+      return absl::InvalidArgumentError(
+          "secrets: secrets need the BuildKit builder (builder: BUILDER_BUILDKIT)");
+    }
+  } else if (!build_sessions_) {
+    return absl::FailedPreconditionError("this dkd cannot open BuildKit build sessions");
+  }
+  for (const auto& [id, data] : r.secrets) {
+    const std::string field = absl::StrCat("secrets[\"", id, "\"]");
+    if (id.empty()) return absl::InvalidArgumentError("secrets: a secret needs an id");
+    RETURN_IF_ERROR(ValidateSimpleName(field, id));
+  }
+  if (!r.platform.empty()) {
+    RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(r.platform, {{"/", ""}})));
+  }
+  for (size_t i = 0; i < r.cache_from.size(); ++i) {
+    const std::string field = absl::StrCat("cache_from[", i, "]");
+    ASSIGN_OR_RETURN(ImageReference ref, ParseImageArg(field, r.cache_from[i]));
+    // A cache source is an image the engine pulls, as a base is.
+    absl::Status allowed = CheckRegistryAllowed(pol.base_registries, ref.domain,
+                                                "build cache source", "build.base_registries");
+    if (!allowed.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(field, ": ", allowed.message()));
+    }
+  }
   // The owner label is dkd's: build labels are applied after the Dockerfile's.
   if (r.owner.identity.empty()) {
     labels.erase(kOwnerLabel);
@@ -190,12 +228,14 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   // re-points those tags: an enforced owner may not move another identity's.
   std::vector<std::unique_ptr<TagReservations::Hold>> base_holds;
   CanonicalContext canon(counted, canon_opts, [&](const std::string&, const std::string& text) {
-    if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, BuilderKind::kClassic));
-    RETURN_IF_ERROR(
-        CheckBaseImages(text, r.config.build_args, pol.base_registries, BuilderKind::kClassic));
+    if (!pol.allow_remote_add) RETURN_IF_ERROR(CheckNoRemoteSources(text, kind));
+    RETURN_IF_ERROR(CheckBaseImages(text, r.config.build_args, pol.base_registries, kind));
+    if (buildkit) {
+      RETURN_IF_ERROR(CheckBuildKitRunOptions(text, pol.allow_host_network, pol.allow_privileged));
+    }
     if (!r.owner.enforced || !r.pull) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::vector<ReachableImage> images,
-                     ReachableImages(text, r.config.build_args, BuilderKind::kClassic));
+                     ReachableImages(text, r.config.build_args, kind));
     for (const ReachableImage& image : images) {
       if (image.image == "scratch") continue;
       auto ref = ParseImageArg("Dockerfile", image.image);
@@ -216,12 +256,31 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     return absl::OkStatus();
   });
   build.dockerfile = canon.requested_dockerfile();
+  build.platform = r.platform;
+  build.cache_from = r.cache_from;
+  // BuildKit: a session of this build's own gives the engine the request's
+  // credentials (for bases and cache sources) and secrets, nothing else.
+  std::unique_ptr<BuildSession> session;
+  if (buildkit) {
+    std::vector<RegistryAuth> credentials;
+    if (!r.auth.empty()) {
+      RegistryAuth a = r.auth;
+      if (a.server_address.empty()) a.server_address = main_ref.domain;
+      credentials.push_back(std::move(a));
+    }
+    ASSIGN_OR_RETURN(session, build_sessions_(credentials, r.secrets));
+    build.buildkit = true;
+    build.build_id = NewBuildId();
+    build.session_id = session->id();
+  }
 
   BuildResult result;
   std::string error;
   int step = 0, total = 0;
   std::string instruction;
-  auto steps = build_leftovers_ ? build_leftovers_->Begin() : nullptr;
+  // Leftover step containers are the classic builder's; BuildKit runs its
+  // steps without engine containers.
+  auto steps = build_leftovers_ && !buildkit ? build_leftovers_->Begin() : nullptr;
   absl::Status s = engine_->Build(
       build, [&canon](char* buf, size_t n) { return canon.Read(buf, n); },
       [&](const JsonMessage& m) {
@@ -231,6 +290,12 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
           return true;
         }
         if (m.has_aux_id) result.image_id = m.aux_id;
+        if (m.id == "moby.buildkit.trace") {
+          BuildEvent trace;
+          trace.kind = BuildEvent::Kind::kTrace;
+          trace.text = m.aux_text;
+          return on_event(trace);
+        }
         if (!m.stream.empty()) {
           BuildEvent step_event;
           if (ParseStepLine(m.stream, &step_event.step, &step_event.total,
@@ -256,6 +321,13 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
       },
       cancel);
   if (steps) steps->End(s);
+  if (buildkit && cancel != nullptr && cancel->IsCancelled()) {
+    // Closing the connection stops the build; the explicit cancel makes sure.
+    if (absl::Status c = engine_->CancelBuild(build.build_id); !c.ok()) {
+      spdlog::warn("cancelling BuildKit build {}: {}", build.build_id, c.ToString());
+    }
+  }
+  session.reset();
   join_packer();
   result.context_bytes = r.daemon_path ? 0 : received;
   RETURN_IF_ERROR(s);

@@ -82,12 +82,40 @@ struct BuildRequest {
   // canonical tar the engine receives, for streamed and daemon-local
   // contexts alike. Over it the build ends with ResourceExhausted.
   int64_t max_context_bytes = 0;
+
+  // Which engine builder runs the build. kAuto is the classic builder for
+  // now (switching it to BuildKit is a separate step); kBuildKit runs
+  // `POST /build?version=2` with a build session for credentials and secrets.
+  enum class Builder { kAuto, kBuildKit, kClassic };
+  Builder builder = Builder::kAuto;
+  // Secret bytes by id for `RUN --mount=type=secret` (BuildKit only).
+  std::map<std::string, std::string> secrets;
+  // The engine's target platform ("" = the engine's own).
+  std::string platform;
+  // Images whose layers may serve as cache.
+  std::vector<std::string> cache_from;
 };
 
+// A BuildKit build session: the services the engine calls back during a
+// build (registry credentials, secrets). Closed when destroyed.
+class BuildSession {
+ public:
+  virtual ~BuildSession() = default;
+  // The id the build names with `session=`.
+  virtual const std::string& id() const = 0;
+};
+// Opens a session that gives `credentials` (by their registry host) and
+// `secrets` (by id) to the engine, and nothing else.
+using BuildSessionFactory = std::function<absl::StatusOr<std::unique_ptr<BuildSession>>(
+    const std::vector<RegistryAuth>& credentials,
+    const std::map<std::string, std::string>& secrets)>;
+
 struct BuildEvent {
-  enum class Kind { kLog, kStep, kPullProgress, kPushProgress };
+  // kTrace: one BuildKit progress message, the engine's base64 `aux` of a
+  // `moby.buildkit.trace` line in `text`, for the server to decode.
+  enum class Kind { kLog, kStep, kPullProgress, kPushProgress, kTrace };
   Kind kind = Kind::kLog;
-  std::string text;         // kLog.
+  std::string text;         // kLog, kTrace.
   int step = 0, total = 0;  // kStep.
   std::string instruction;  // kStep.
   Progress progress;        // k*Progress.
@@ -199,6 +227,11 @@ class DockerManager {
   DockerEngine& engine() { return *engine_; }
   // Records the step containers of each build (core/docker/build_leftovers.h).
   // Call once, before serving.
+  // How BuildKit builds get their session; without one, BuildKit builds are
+  // FailedPrecondition. Set once, before serving.
+  void SetBuildSessionFactory(BuildSessionFactory factory) {
+    build_sessions_ = std::move(factory);
+  }
   void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
     build_leftovers_ = std::move(leftovers);
   }
@@ -301,6 +334,7 @@ class DockerManager {
   std::shared_ptr<DockerEngine> engine_;
   std::unique_ptr<ContainerListCache> list_cache_;
   std::shared_ptr<BuildLeftovers> build_leftovers_;
+  BuildSessionFactory build_sessions_;
   TagReservations tags_being_written_;
   // Serializes bind-mount checks with their creates (see Run).
   std::mutex binds_mu_;

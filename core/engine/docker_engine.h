@@ -107,10 +107,13 @@ class DockerEngine {
   // Points `repo`:`tag` at `image`.
   virtual absl::Status TagImage(const std::string& image, const std::string& repo,
                                 const std::string& tag) = 0;
-  // Builds with the classic builder from the context tar `context`; each
-  // message of the build output goes to `on_message`.
+  // Builds from the context tar `context` (classic builder, or BuildKit when
+  // options.buildkit); each message of the build output goes to `on_message`.
   virtual absl::Status Build(const BuildOptions& options, const BodyReader& context,
                              const MessageCallback& on_message, CancelToken* cancel) = 0;
+  // Asks the engine to stop the BuildKit build `build_id` (best effort; the
+  // build's connection closing stops it too).
+  virtual absl::Status CancelBuild(const std::string& build_id) = 0;
   virtual absl::Status Push(const PushOptions& options, const MessageCallback& on_message,
                             CancelToken* cancel) = 0;
   virtual absl::Status Pull(const PullOptions& options, const MessageCallback& on_message,

@@ -30,6 +30,7 @@ absl::Status ParseJsonMessage(absl::string_view line, JsonMessage& out) {
   }
   if (auto it = j.find("aux"); it != j.end()) {
     out.aux = *it;
+    if (it->is_string()) out.aux_text = it->get<std::string>();
     if (it->is_object()) {
       auto member = [&it](const char* key) -> std::string {
         auto m = it->find(key);

@@ -30,6 +30,9 @@ struct JsonMessage {
   // The members of an object "aux" that dkd reads: a build's image id, a
   // push's tag, digest and size.
   bool has_aux_id = false;
+  // A string "aux": BuildKit's base64 progress message on a
+  // "moby.buildkit.trace" line.
+  std::string aux_text;
   std::string aux_id, aux_tag, aux_digest;
   int64_t aux_size = 0;
   std::string error;   // "error"/"errorDetail.message": the stream failed.

@@ -222,6 +222,13 @@ struct BuildOptions {
   bool no_cache = false, pull = false;
   std::string dockerfile;       // Path inside the context.
   std::string registry_config;  // X-Registry-Config header value.
+  // BuildKit (`version=2`): the build's id (for cancelling it) and its
+  // session. Classic when `buildkit` is false.
+  bool buildkit = false;
+  std::string build_id;
+  std::string session_id;
+  std::string platform;  // "" = the engine's own.
+  std::vector<std::string> cache_from;
 };
 
 struct PushOptions {

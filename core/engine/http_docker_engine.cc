@@ -320,7 +320,24 @@ EngineRequest HttpDockerEngine::BuildRequest(const BuildOptions& o) {
   // A RUN step may print nothing for long (core/engine/engine_client.h).
   req.read_timeout = absl::Hours(24);
   req.query.emplace_back("dockerfile", o.dockerfile);
+  if (o.buildkit) {
+    req.query.emplace_back("version", "2");
+    req.query.emplace_back("buildid", o.build_id);
+    if (!o.session_id.empty()) req.query.emplace_back("session", o.session_id);
+  }
+  if (!o.platform.empty()) req.query.emplace_back("platform", o.platform);
+  if (!o.cache_from.empty()) {
+    req.query.emplace_back("cachefrom", nlohmann::json(o.cache_from).dump());
+  }
   return req;
+}
+
+absl::Status HttpDockerEngine::CancelBuild(const std::string& build_id) {
+  EngineRequest req;
+  req.method = "POST";
+  req.path = "/build/cancel";
+  req.query.emplace_back("id", build_id);
+  return client_->Call(req).status();
 }
 
 absl::Status HttpDockerEngine::Build(const BuildOptions& o, const BodyReader& context,

@@ -56,6 +56,7 @@ class HttpDockerEngine final : public DockerEngine {
                                                 bool no_prune) override;
   absl::Status TagImage(const std::string& image, const std::string& repo,
                         const std::string& tag) override;
+  absl::Status CancelBuild(const std::string& build_id) override;
   absl::Status Build(const BuildOptions& options, const BodyReader& context,
                      const MessageCallback& on_message, CancelToken* cancel) override;
   absl::Status Push(const PushOptions& options, const MessageCallback& on_message,

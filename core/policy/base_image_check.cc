@@ -346,3 +346,49 @@ absl::Status CheckBaseImages(const std::string& dockerfile,
 }
 
 }  // namespace dkd::core
+
+namespace dkd::core {
+
+absl::Status CheckBuildKitRunOptions(const std::string& dockerfile, bool allow_host_network,
+                                     bool allow_insecure) {
+  ASSIGN_OR_RETURN(std::vector<EngineDockerfile> readings,
+                   ParseAsBuilder(dockerfile, BuilderKind::kBuildKit));
+  auto check = [&](const EngineInstruction& ins, const std::string& where) -> absl::Status {
+    for (const std::string& f : ins.flags) {
+      if (f == "--") break;
+      if (!absl::StartsWith(f, "--")) continue;
+      const size_t eq = f.find('=');
+      const std::string name =
+          absl::AsciiStrToLower(f.substr(2, eq == std::string::npos ? std::string::npos : eq - 2));
+      const std::string value = eq == std::string::npos ? "" : f.substr(eq + 1);
+      // Only the values known to keep the step in its sandbox pass; any
+      // other spelling (quotes, variables, case) is refused, not guessed at.
+      if (name == "network" && !allow_host_network && value != "default" && value != "none") {
+        return absl::PermissionDeniedError(
+            absl::StrCat("line ", ins.line, ": ", where, " --network=", value,
+                         ": only --network=default or none is allowed (run.allow_host_network)"));
+      }
+      if (name == "security" && !allow_insecure && value != "sandbox") {
+        return absl::PermissionDeniedError(
+            absl::StrCat("line ", ins.line, ": ", where, " --security=", value,
+                         ": only --security=sandbox is allowed (run.allow_privileged)"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  for (const EngineDockerfile& reading : readings) {
+    for (const EngineInstruction& ins : reading.instructions) {
+      if (ins.command == "run") RETURN_IF_ERROR(check(ins, "RUN"));
+      if (ins.command != "onbuild") continue;
+      auto trigger = ParseEngineDockerfile(OnbuildTrigger(ins.line_text), false);
+      if (!trigger.ok()) continue;  // Downstream cannot run it either.
+      for (EngineInstruction t : trigger->instructions) {
+        t.line = ins.line;
+        if (t.command == "run") RETURN_IF_ERROR(check(t, "ONBUILD RUN"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dkd::core

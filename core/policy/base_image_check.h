@@ -56,4 +56,12 @@ absl::Status CheckBaseImages(const std::string& dockerfile,
                              const std::map<std::string, std::string>& build_args,
                              const std::vector<std::string>& allowed, BuilderKind builder);
 
+// BuildKit's RUN options that leave the step's sandbox: `--network` other
+// than default/none (unless `allow_host_network`) and `--security` other than
+// sandbox (unless `allow_insecure`), in RUN and ONBUILD RUN, in every reading
+// of the Dockerfile. PermissionDenied naming the line and the config key;
+// InvalidArgument when the Dockerfile does not parse.
+absl::Status CheckBuildKitRunOptions(const std::string& dockerfile, bool allow_host_network,
+                                     bool allow_insecure);
+
 }  // namespace dkd::core

@@ -773,9 +773,20 @@ absl::Status FakeDockerEngine::TagImage(const std::string& image, const std::str
   return absl::OkStatus();
 }
 
+absl::Status FakeDockerEngine::CancelBuild(const std::string& build_id) {
+  RETURN_IF_ERROR(Enter("CancelBuild"));
+  absl::MutexLock lock(&mu_);
+  cancelled_builds_.push_back(build_id);
+  return absl::OkStatus();
+}
+
 absl::Status FakeDockerEngine::Build(const BuildOptions& o, const BodyReader& context,
                                      const MessageCallback& on_message, CancelToken* cancel) {
   RETURN_IF_ERROR(Enter("Build"));
+  {
+    absl::MutexLock lock(&mu_);
+    builds_.push_back(o);
+  }
   char buf[16384];
   while (true) {
     absl::StatusOr<size_t> n = context(buf, sizeof buf);

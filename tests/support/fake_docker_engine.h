@@ -73,6 +73,15 @@ class FakeDockerEngine final : public DockerEngine {
   void SetExitOnStart(const std::string& image, int exit_code, std::vector<LogFrame> output);
   // The messages a build prints (the default: one step, then the image id).
   void SetBuildOutput(std::vector<JsonMessage> messages);
+  // The options of every build asked for, and the ids of cancelled builds.
+  std::vector<BuildOptions> Builds() const {
+    absl::MutexLock lock(&mu_);
+    return builds_;
+  }
+  std::vector<std::string> CancelledBuilds() const {
+    absl::MutexLock lock(&mu_);
+    return cancelled_builds_;
+  }
 
   std::optional<ContainerDetails> FindContainer(const std::string& id_or_name) const;
   std::optional<ImageDetails> FindImage(const std::string& ref) const;
@@ -130,6 +139,7 @@ class FakeDockerEngine final : public DockerEngine {
                                                 bool no_prune) override;
   absl::Status TagImage(const std::string& image, const std::string& repo,
                         const std::string& tag) override;
+  absl::Status CancelBuild(const std::string& build_id) override;
   absl::Status Build(const BuildOptions& options, const BodyReader& context,
                      const MessageCallback& on_message, CancelToken* cancel) override;
   absl::Status Push(const PushOptions& options, const MessageCallback& on_message,
@@ -231,6 +241,8 @@ class FakeDockerEngine final : public DockerEngine {
   std::vector<EngineEvent> events_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<int, std::vector<LogFrame>>> exit_on_start_ ABSL_GUARDED_BY(mu_);
   std::vector<JsonMessage> build_output_ ABSL_GUARDED_BY(mu_);
+  std::vector<BuildOptions> builds_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancelled_builds_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> create_bodies_ ABSL_GUARDED_BY(mu_);
   // Bumped on every change a follower may wait for.
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;

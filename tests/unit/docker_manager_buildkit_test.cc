@@ -1,0 +1,193 @@
+// DockerManager's BuildKit path against the in-memory engine: the build
+// session gets exactly the request's credentials and secrets, the engine gets
+// version=2 options naming that session, trace lines pass through as trace
+// events, a cancelled build is cancelled by id, and the rules (secrets need
+// BuildKit, a session factory, allowed cache sources, sandboxed RUN options)
+// hold before anything runs.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/docker/docker_manager.h"
+#include "core/engine/engine_streams.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/fake_docker_engine.h"
+#include "tests/support/tar_craft.h"
+
+namespace dkd::core {
+namespace {
+
+using testing::FakeDockerEngine;
+using ::testing::HasSubstr;
+
+class FakeSession final : public BuildSession {
+ public:
+  explicit FakeSession(std::string id) : id_(std::move(id)) {}
+  const std::string& id() const override { return id_; }
+
+ private:
+  std::string id_;
+};
+
+JsonMessage Message(const nlohmann::json& j) {
+  JsonMessage m;
+  EXPECT_TRUE(ParseJsonMessage(j.dump(), m).ok());
+  return m;
+}
+
+class DockerManagerBuildKitTest : public ::testing::Test {
+ protected:
+  DockerManagerBuildKitTest()
+      : engine_(std::make_shared<FakeDockerEngine>()), manager_(engine_, Policy()) {
+    manager_.SetBuildSessionFactory([this](const std::vector<RegistryAuth>& credentials,
+                                           const std::map<std::string, std::string>& secrets)
+                                        -> absl::StatusOr<std::unique_ptr<BuildSession>> {
+      ++sessions_opened_;
+      credentials_ = credentials;
+      secrets_ = secrets;
+      return std::make_unique<FakeSession>("session-" + std::to_string(sessions_opened_));
+    });
+  }
+
+  static RunPolicy Policy() {
+    RunPolicy p;
+    p.base_registries = {"docker.io", "127.0.0.1:5000"};
+    return p;
+  }
+
+  BuildRequest Request(BuildRequest::Builder builder = BuildRequest::Builder::kBuildKit) {
+    BuildRequest r;
+    r.config.image_name = "app";
+    r.config.tag = "1";
+    r.pull = false;
+    r.builder = builder;
+    return r;
+  }
+
+  absl::StatusOr<BuildResult> Build(const BuildRequest& r, const std::string& dockerfile,
+                                    std::vector<BuildEvent>* events = nullptr,
+                                    CancelToken* cancel = nullptr) {
+    const std::string tar =
+        dkd::testing::TarFile("Dockerfile", dockerfile) + dkd::testing::TarEnd();
+    size_t off = 0;
+    ContextReader reader = [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+      const size_t k = std::min(n, tar.size() - off);
+      std::memcpy(buf, tar.data() + off, k);
+      off += k;
+      return k;
+    };
+    return manager_.Build(
+        r, reader,
+        [&](const BuildEvent& e) {
+          if (events) events->push_back(e);
+          return true;
+        },
+        cancel);
+  }
+
+  std::shared_ptr<FakeDockerEngine> engine_;
+  DockerManager manager_;
+  int sessions_opened_ = 0;
+  std::vector<RegistryAuth> credentials_;
+  std::map<std::string, std::string> secrets_;
+};
+
+TEST_F(DockerManagerBuildKitTest, TheSessionGetsTheRequestsCredentialsAndSecretsOnly) {
+  BuildRequest r = Request();
+  r.auth.username = "u";
+  r.auth.password = "p";
+  r.secrets = {{"npmrc", "token-bytes"}};
+  r.platform = "linux/amd64";
+  r.cache_from = {"127.0.0.1:5000/app:cache"};
+  auto result = Build(r, "FROM busybox\nRUN true\n");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(sessions_opened_, 1);
+  ASSERT_EQ(credentials_.size(), 1u);
+  // No server address given: the credentials are for the result's registry.
+  EXPECT_EQ(credentials_[0].server_address, "docker.io");
+  EXPECT_EQ(secrets_.at("npmrc"), "token-bytes");
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 1u);
+  EXPECT_TRUE(builds[0].buildkit);
+  EXPECT_EQ(builds[0].session_id, "session-1");
+  EXPECT_FALSE(builds[0].build_id.empty());
+  EXPECT_EQ(builds[0].platform, "linux/amd64");
+  EXPECT_EQ(builds[0].cache_from, std::vector<std::string>{"127.0.0.1:5000/app:cache"});
+}
+
+TEST_F(DockerManagerBuildKitTest, EachBuildHasItsOwnIdAndSession) {
+  ASSERT_TRUE(Build(Request(), "FROM busybox\n").ok());
+  ASSERT_TRUE(Build(Request(), "FROM busybox\n").ok());
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 2u);
+  EXPECT_NE(builds[0].build_id, builds[1].build_id);
+  EXPECT_NE(builds[0].session_id, builds[1].session_id);
+}
+
+TEST_F(DockerManagerBuildKitTest, TheClassicBuilderOpensNoSessionAndTakesNoSecrets) {
+  ASSERT_TRUE(Build(Request(BuildRequest::Builder::kClassic), "FROM busybox\n").ok());
+  EXPECT_EQ(sessions_opened_, 0);
+  EXPECT_FALSE(engine_->Builds().at(0).buildkit);
+  BuildRequest r = Request(BuildRequest::Builder::kClassic);
+  r.secrets = {{"x", "y"}};
+  auto refused = Build(r, "FROM busybox\n");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("secrets"));
+  EXPECT_EQ(engine_->Builds().size(), 1u) << "the refused build reached the engine";
+}
+
+TEST_F(DockerManagerBuildKitTest, TraceLinesPassThroughAsTraceEvents) {
+  engine_->SetBuildOutput({Message({{"id", "moby.buildkit.trace"}, {"aux", "CgQKAmFi"}}),
+                           Message({{"id", "moby.image.id"}, {"aux", {{"ID", "sha256:abc"}}}})});
+  std::vector<BuildEvent> events;
+  auto result = Build(Request(), "FROM busybox\n", &events);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->image_id, "sha256:abc");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, BuildEvent::Kind::kTrace);
+  EXPECT_EQ(events[0].text, "CgQKAmFi");
+}
+
+TEST_F(DockerManagerBuildKitTest, ACancelledBuildIsCancelledByItsId) {
+  CancelToken cancel;
+  cancel.Cancel();
+  auto result = Build(Request(), "FROM busybox\n", nullptr, &cancel);
+  EXPECT_FALSE(result.ok());
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 1u);
+  EXPECT_EQ(engine_->CancelledBuilds(), std::vector<std::string>{builds[0].build_id});
+}
+
+TEST_F(DockerManagerBuildKitTest, RulesHoldBeforeAnythingRuns) {
+  DockerManager no_sessions(engine_, Policy());
+  CancelToken* none = nullptr;
+  auto no_factory = no_sessions.Build(
+      Request(), [](char*, size_t) -> absl::StatusOr<size_t> { return 0; },
+      [](const BuildEvent&) { return true; }, none);
+  EXPECT_EQ(no_factory.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  BuildRequest cache = Request();
+  cache.cache_from = {"evil.example.com/app:cache"};
+  auto refused_cache = Build(cache, "FROM busybox\n");
+  EXPECT_EQ(refused_cache.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused_cache.status().message(), HasSubstr("cache_from[0]"));
+
+  BuildRequest secret = Request();
+  secret.secrets = {{"bad id!", "x"}};
+  EXPECT_EQ(Build(secret, "FROM busybox\n").status().code(), absl::StatusCode::kInvalidArgument);
+
+  for (const std::string& run :
+       {std::string("RUN --network=host true"), std::string("RUN --security=insecure true"),
+        std::string("ONBUILD RUN --network=host true"),
+        std::string("RUN --network=host \\\n  true")}) {
+    auto refused = Build(Request(), "FROM busybox\n" + run + "\n");
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << run;
+  }
+  // The RUN options are read from the Dockerfile as the context streams
+  // (core/context/context_canon.h): the build stops before the Dockerfile's
+  // bytes reach the engine, so its session can never serve a step.
+}
+
+}  // namespace
+}  // namespace dkd::core
