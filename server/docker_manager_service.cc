@@ -36,18 +36,6 @@ DockerManagerService::DockerManagerService(std::shared_ptr<core::DockerManager> 
   gatekeeper_->OnShutdown([w = waiter_.get()] { w->Shutdown(); });
 }
 
-absl::Status DockerManagerService::CheckOwner(const GuardedCall& call, const std::string& id) {
-  if (call.sees_everything()) return absl::OkStatus();
-  auto j = manager_->InspectContainer(id);
-  if (!j.ok()) return j.status();
-  if (auto it = j->labels.find(kOwnerLabel);
-      it != j->labels.end() && it->second == call.caller().identity) {
-    return absl::OkStatus();
-  }
-  // Someone else's container is reported like a missing one: its existence is not revealed.
-  return absl::NotFoundError(absl::StrCat("No such container: ", id));
-}
-
 core::Owner DockerManagerService::OwnerOf(const GuardedCall& call) {
   // Without ownership nothing is labelled or checked (and builds keep their
   // step count: the engine applies build labels as one more step).
@@ -192,9 +180,10 @@ grpc::Status DockerManagerService::RunContainer(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* DockerManagerService::WaitContainer(
     grpc::CallbackServerContext* context, const dkd::v1::WaitContainerRequest* request,
     dkd::v1::WaitContainerResponse* response) {
-  return StartWaitContainer(
-      gatekeeper_, waiter_.get(), context, request, response,
-      [this](const GuardedCall& call, const std::string& id) { return CheckOwner(call, id); });
+  return StartWaitContainer(gatekeeper_, waiter_.get(), context, request, response,
+                            [this](const GuardedCall& call, const std::string& id) {
+                              return manager_->OwnedContainer(id, OwnerOf(call)).status();
+                            });
 }
 
 grpc::Status DockerManagerService::ListContainers(grpc::ServerContext* context,
@@ -224,10 +213,9 @@ grpc::Status DockerManagerService::InspectContainer(grpc::ServerContext* context
                                                     dkd::v1::ContainerDetails* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/InspectContainer", request->id(),
                             [&](GuardedCall& call) {
-                              if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) {
-                                return s;
-                              }
-                              auto j = manager_->InspectContainer(request->id());
+                              auto id = manager_->OwnedContainer(request->id(), OwnerOf(call));
+                              if (!id.ok()) return id.status();
+                              auto j = manager_->InspectContainer(*id);
                               if (!j.ok()) return j.status();
                               ContainerDetailsFromJson(*j, response);
                               return absl::OkStatus();
@@ -239,14 +227,13 @@ grpc::Status DockerManagerService::StopContainer(grpc::ServerContext* context,
                                                  dkd::v1::StopContainerResponse* response) {
   return gatekeeper_->Serve(context, "/dkd.v1.DockerManager/StopContainer", request->id(),
                             [&](GuardedCall& call) {
-                              if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) {
-                                return s;
-                              }
+                              auto id = manager_->OwnedContainer(request->id(), OwnerOf(call));
+                              if (!id.ok()) return id.status();
                               std::optional<int> timeout;
                               if (request->has_timeout_seconds()) {
                                 timeout = request->timeout_seconds().value();
                               }
-                              auto already = manager_->Stop(request->id(), timeout);
+                              auto already = manager_->Stop(*id, timeout);
                               if (!already.ok()) return already.status();
                               response->set_id(request->id());
                               response->set_already_stopped(*already);
@@ -259,9 +246,9 @@ grpc::Status DockerManagerService::RemoveContainer(grpc::ServerContext* context,
                                                    dkd::v1::RemoveContainerResponse* response) {
   return gatekeeper_->Serve(
       context, "/dkd.v1.DockerManager/RemoveContainer", request->id(), [&](GuardedCall& call) {
-        if (absl::Status s = CheckOwner(call, request->id()); !s.ok()) return s;
-        absl::Status s =
-            manager_->Remove(request->id(), request->force(), request->remove_volumes());
+        auto id = manager_->OwnedContainer(request->id(), OwnerOf(call));
+        if (!id.ok()) return id.status();
+        absl::Status s = manager_->Remove(*id, request->force(), request->remove_volumes());
         if (!s.ok()) return s;
         response->set_id(request->id());
         return absl::OkStatus();

@@ -98,10 +98,6 @@ class DockerManagerService final
   static core::Owner OwnerOf(const GuardedCall& call);
 
  private:
-  // OK when the caller may act on container `id`: admin or ownership off,
-  // or its own container; else NOT_FOUND, as for a missing one.
-  absl::Status CheckOwner(const GuardedCall& call, const std::string& id);
-
   std::shared_ptr<core::DockerManager> manager_;
   Gatekeeper* gatekeeper_;
   std::unique_ptr<ContainerWaiter> waiter_;

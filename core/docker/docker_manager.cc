@@ -142,6 +142,18 @@ absl::StatusOr<ContainerDetails> DockerManager::InspectContainer(const std::stri
   return engine_->InspectContainer(id);
 }
 
+absl::StatusOr<std::string> DockerManager::OwnedContainer(const std::string& id,
+                                                          const Owner& owner) {
+  RETURN_IF_ERROR(ValidateContainerRef("id", id));
+  if (!owner.enforced) return id;
+  ASSIGN_OR_RETURN(ContainerDetails c, engine_->InspectContainer(id));
+  if (auto it = c.labels.find(kOwnerLabel);
+      it != c.labels.end() && it->second == owner.identity && !owner.identity.empty()) {
+    return c.id;
+  }
+  return absl::NotFoundError(absl::StrCat("No such container: ", id));
+}
+
 absl::StatusOr<bool> DockerManager::Stop(const std::string& id, std::optional<int> timeout) {
   RETURN_IF_ERROR(ValidateContainerRef("id", id));
   if (timeout.has_value()) RETURN_IF_ERROR(ValidateStopTimeout("timeout_seconds", *timeout));

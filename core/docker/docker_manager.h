@@ -229,9 +229,7 @@ class DockerManager {
   // Call once, before serving.
   // How BuildKit builds get their session; without one, BuildKit builds are
   // FailedPrecondition. Set once, before serving.
-  void SetBuildSessionFactory(BuildSessionFactory factory) {
-    build_sessions_ = std::move(factory);
-  }
+  void SetBuildSessionFactory(BuildSessionFactory factory) { build_sessions_ = std::move(factory); }
   void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
     build_leftovers_ = std::move(leftovers);
   }
@@ -262,6 +260,14 @@ class DockerManager {
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const ListContainersRequest& r);
   // The engine's inspect answer.
   absl::StatusOr<ContainerDetails> InspectContainer(const std::string& id);
+  // Ownership (core/policy/ownership.h): the full id of the container `id`
+  // names when `owner` may act on it. An enforced owner may act only on a
+  // container labelled with its identity; another's is NotFound, worded like
+  // a missing one, so its existence is not revealed. Unenforced: `id` as
+  // given, without asking the engine. Callers act on the returned id, never
+  // on `id` again: a name re-pointed between the check and the act cannot
+  // redirect it.
+  absl::StatusOr<std::string> OwnedContainer(const std::string& id, const Owner& owner);
   // Returns true when the container was already stopped.
   absl::StatusOr<bool> Stop(const std::string& id, std::optional<int> timeout_seconds);
   absl::Status Remove(const std::string& id, bool force, bool remove_volumes);

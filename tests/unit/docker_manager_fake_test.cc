@@ -520,5 +520,44 @@ TEST_F(DockerManagerFakeTest, InfoAndPingComeFromTheEngine) {
   EXPECT_EQ(ping->engine.version, "24.0.0-fake");
 }
 
+TEST_F(DockerManagerFakeTest, OwnedContainerIsTheCheckedIdAndHidesAnothersContainer) {
+  FakeDockerEngine::ContainerSetup mine;
+  mine.name = "web";
+  mine.labels = {{kOwnerLabel, "alice"}};
+  const std::string mine_id = engine_->AddContainer(mine);
+  FakeDockerEngine::ContainerSetup theirs;
+  theirs.name = "db";
+  theirs.labels = {{kOwnerLabel, "bob"}};
+  engine_->AddContainer(theirs);
+  FakeDockerEngine::ContainerSetup unlabelled;
+  unlabelled.name = "old";
+  engine_->AddContainer(unlabelled);
+  const Owner alice{"alice", true};
+  // By name, by short id: the full id of what was checked, for the act.
+  EXPECT_EQ(manager_.OwnedContainer("web", alice).value(), mine_id);
+  EXPECT_EQ(manager_.OwnedContainer(mine_id.substr(0, 12), alice).value(), mine_id);
+  // Another identity's and an unlabelled container read as missing.
+  for (const std::string& other : {std::string("db"), std::string("old")}) {
+    auto refused = manager_.OwnedContainer(other, alice);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kNotFound) << other;
+    EXPECT_EQ(refused.status().message(), "No such container: " + other);
+  }
+  EXPECT_EQ(manager_.OwnedContainer("nope", alice).status().code(), absl::StatusCode::kNotFound);
+  // An empty identity owns nothing, even containers labelled with "".
+  FakeDockerEngine::ContainerSetup blank;
+  blank.name = "blank";
+  blank.labels = {{kOwnerLabel, ""}};
+  engine_->AddContainer(blank);
+  EXPECT_EQ(manager_.OwnedContainer("blank", Owner{"", true}).status().code(),
+            absl::StatusCode::kNotFound);
+  // Unenforced (ownership off, or admin): the reference as given, no engine call.
+  engine_->ClearCalls();
+  EXPECT_EQ(manager_.OwnedContainer("db", Owner{"admin", false}).value(), "db");
+  EXPECT_TRUE(engine_->calls().empty());
+  // Bad references are refused before the engine.
+  EXPECT_EQ(manager_.OwnedContainer("../x", alice).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace dkd::core
