@@ -208,7 +208,7 @@ absl::StatusOr<std::string> ParseCacheFromFlag(const std::string& value) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid --cache-from \"", value, "\": unbalanced quotes"));
   }
-  std::string type = "registry", ref;
+  std::string type = "registry", ref, unknown;
   for (const std::string& field : *fields) {
     const size_t eq = field.find('=');
     if (eq == std::string::npos) {
@@ -220,16 +220,19 @@ absl::StatusOr<std::string> ParseCacheFromFlag(const std::string& value) {
       type = field.substr(eq + 1);
     } else if (key == "ref") {
       ref = field.substr(eq + 1);
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("invalid --cache-from \"", value,
-                                                     "\": unexpected key \"", key,
-                                                     "\": use type=registry,ref=IMAGE"));
+    } else if (unknown.empty()) {
+      unknown = key;
     }
   }
   if (type != "registry") {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid --cache-from \"", value, "\": unsupported type \"", type,
                      "\": only type=registry (an image) is supported"));
+  }
+  if (!unknown.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid --cache-from \"", value,
+                                                   "\": unexpected key \"", unknown,
+                                                   "\": use type=registry,ref=IMAGE"));
   }
   if (ref.empty()) {
     return absl::InvalidArgumentError(

@@ -2,6 +2,7 @@
 // of a build's events.
 #include "client/build_output.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -282,7 +283,8 @@ class TtyOutput : public BuildOutput {
       duration = absl::StrFormat("%.1fs", absl::ToDoubleSeconds(now - step.seen_started));
     }
     const int width = options_.columns - 1;
-    std::string left = FitLine(absl::StrCat(" => ", state, v.name()), width - 8);
+    const int room = width - 1 - std::max<int>(static_cast<int>(duration.size()), 6);
+    std::string left = FitLine(absl::StrCat(" => ", state, v.name()), room);
     int columns = 0;
     for (unsigned char c : left) columns += (c & 0xC0) != 0x80;
     if (columns + 1 + static_cast<int>(duration.size()) < width) {

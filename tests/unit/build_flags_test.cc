@@ -160,6 +160,10 @@ TEST_F(BuildFlagsTest, CacheFromTakesARegistryRefOrAPlainImage) {
     ASSERT_FALSE(ref.ok()) << bad;
     EXPECT_THAT(ref.status().message(), HasSubstr("--cache-from")) << bad;
   }
+  EXPECT_THAT(ParseCacheFromFlag("type=local,src=/tmp/cache").status().message(),
+              HasSubstr("unsupported type \"local\""));
+  EXPECT_THAT(ParseCacheFromFlag("type=registry,ref=a,mode=max").status().message(),
+              HasSubstr("unexpected key \"mode\""));
 }
 
 TEST_F(BuildFlagsTest, PlatformIsOneOsArchVariant) {

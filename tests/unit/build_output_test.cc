@@ -1,20 +1,25 @@
 // What `dkctl build` prints per --progress mode (client/build_output): rawjson
 // lines parse back into the events, quiet prints only the image id, plain
 // renders BuildKit events as docker does and classic output as it comes, tty
-// redraws a compact view in place.
+// redraws a compact view in place, also on builds recorded from the engine.
 #include "client/build_output.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "nlohmann/json.hpp"
+#include "server/buildkit_trace.h"
 
 namespace dkd::client {
 namespace {
@@ -270,6 +275,47 @@ TEST(BuildOutputTest, TtyPrintsClassicOutputAsPlainDoes) {
       Render(ProgressMode::kTty, {Log("Step 1/1 : FROM x\n"), Result("sha256:f")}, true, options);
   EXPECT_EQ(p.out, "Step 1/1 : FROM x\n");
   EXPECT_EQ(p.err, "");
+}
+
+// The events of a build recorded from the engine (tests/data/buildkit).
+std::vector<pb::BuildEvent> Recorded(const std::string& name) {
+  std::ifstream in(std::string(DKD_TEST_DATA_DIR) + "/buildkit/" + name);
+  EXPECT_TRUE(in) << name;
+  std::vector<pb::BuildEvent> events;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("id", "") == "moby.buildkit.trace") {
+      EXPECT_TRUE(server::AppendBuildKitTraceEvents(j["aux"].get<std::string>(), &events).ok());
+    }
+  }
+  return events;
+}
+
+TEST(BuildOutputTest, TtyViewOfARecordedBuildFitsAndEndsWithEveryStep) {
+  for (const char* name : {"run.jsonl", "multistage.jsonl", "cached.jsonl", "failed.jsonl"}) {
+    FakeClock clock;
+    BuildOutput::Options options;
+    options.columns = 72;
+    options.rows = 12;
+    options.now = clock.Fn();
+    const bool failed = std::string(name) == "failed.jsonl";
+    std::vector<pb::BuildEvent> events = Recorded(name);
+    if (!failed) events.push_back(Result("sha256:feed"));
+    Printed p = Render(ProgressMode::kTty, events, !failed, options);
+    std::vector<std::string> screen = Screen(p.err);
+    ASSERT_FALSE(screen.empty()) << name;
+    EXPECT_THAT(screen[0], HasSubstr(failed ? "ERROR" : "FINISHED")) << name;
+    int steps = 0;
+    for (const std::string& row : screen) {
+      EXPECT_LE(row.size(), 71u) << name << ": " << row;
+      if (absl::StartsWith(row, " => ") && !absl::StartsWith(row, " => => ")) ++steps;
+    }
+    EXPECT_GE(steps, 2) << name << "\n" << absl::StrJoin(screen, "\n");
+    if (failed) {
+      EXPECT_THAT(p.err, HasSubstr(" => ERROR ")) << name;
+    }
+  }
 }
 
 }  // namespace
