@@ -290,6 +290,9 @@ absl::Status ApplyBuildKitFlags(const BuildKitFlags& flags, const EnvLookup& env
                                 pb::BuildSpec* spec) {
   auto builder = ParseBuilderFlag(flags.builder);
   if (!builder.ok()) return builder.status();
+  if (*builder == pb::BuildSpec::BUILDER_CLASSIC && !flags.secrets.empty()) {
+    return SecretError("secrets need BuildKit, and --builder classic was asked for");
+  }
   if (!flags.platform.empty()) {
     if (absl::Status s = CheckPlatformFlag(flags.platform); !s.ok()) return s;
   }

@@ -74,7 +74,9 @@ struct BuildKitFlags {
   std::string platform;
   std::vector<std::string> cache_from;
 };
-// Checks `flags` and sets builder, secrets, platform and cache_from on `spec`.
+// Checks `flags` and sets builder, secrets, platform and cache_from on `spec`
+// (nothing on error). --secret with --builder classic is InvalidArgument:
+// only BuildKit mounts secrets.
 absl::Status ApplyBuildKitFlags(const BuildKitFlags& flags, const EnvLookup& env,
                                 dkd::v1::BuildSpec* spec);
 

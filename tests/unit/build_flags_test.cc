@@ -227,6 +227,18 @@ TEST_F(BuildFlagsTest, ApplySetsEveryFieldOrNoneOnError) {
   EXPECT_EQ(plain.builder(), pb::BuildSpec::BUILDER_AUTO);
   EXPECT_EQ(plain.ByteSizeLong(), 0u);  // Nothing new on the wire for a classic-style build.
 
+  BuildKitFlags classic = flags;
+  classic.builder = "classic";
+  pb::BuildSpec classic_spec;
+  absl::Status no_secrets = ApplyBuildKitFlags(classic, Env(), &classic_spec);
+  EXPECT_THAT(no_secrets.message(), HasSubstr("--secret"));
+  EXPECT_THAT(no_secrets.message(), HasSubstr("BuildKit"));
+  EXPECT_EQ(classic_spec.ByteSizeLong(), 0u);
+  classic.secrets.clear();
+  ASSERT_TRUE(ApplyBuildKitFlags(classic, Env(), &classic_spec).ok());
+  EXPECT_EQ(classic_spec.builder(), pb::BuildSpec::BUILDER_CLASSIC);
+  EXPECT_EQ(classic_spec.cache_from_size(), 2);
+
   flags.secrets.push_back("id=ssh,env=HOME");
   pb::BuildSpec refused;
   absl::Status s = ApplyBuildKitFlags(flags, Env(), &refused);
