@@ -34,6 +34,17 @@ std::string HumanSize(int64_t bytes) {
   return absl::StrFormat("%.3g%s", v, kUnits[u]);
 }
 
+std::string ProgressLine(const dkd::v1::ProgressEvent& e) {
+  if (!e.id().empty()) {
+    std::string line = absl::StrCat(e.id(), ": ", e.status());
+    if (e.total() > 0)
+      absl::StrAppend(&line, " ", HumanSize(e.current()), "/", HumanSize(e.total()));
+    return line + "\n";
+  }
+  if (!e.status().empty()) return absl::StrCat(e.status(), "\n");
+  return "";
+}
+
 std::string HumanAgo(int64_t epoch_seconds) {
   const int64_t d = static_cast<int64_t>(std::time(nullptr)) - epoch_seconds;
   auto plural = [](int64_t n, const char* unit) {

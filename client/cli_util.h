@@ -17,6 +17,9 @@ namespace dkd::client {
 
 // 1234567 -> "1.23MB" (decimal units, as docker prints sizes).
 std::string HumanSize(int64_t bytes);
+// A push or pull progress event as docker prints it ("abc: Pushing 1.2MB/3MB\n"),
+// "" when it has nothing to show.
+std::string ProgressLine(const dkd::v1::ProgressEvent& e);
 // Seconds since the epoch -> "5 minutes ago".
 std::string HumanAgo(int64_t epoch_seconds);
 // Prints rows as left-aligned columns separated by three spaces.

@@ -1,12 +1,18 @@
 // dkctl build, push, pull, images, rmi, login, logout.
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/build_flags.h"
+#include "client/build_output.h"
 #include "client/cli_flags.h"
 #include "client/cli_util.h"
 #include "client/dkctl_commands.h"
@@ -42,15 +48,7 @@ bool KeyValues(const std::vector<std::string>& items, const char* flag, bool env
 }
 
 // Prints progress the way docker does, one line per change.
-void PrintProgress(const dkd::v1::ProgressEvent& e) {
-  if (!e.id().empty()) {
-    std::cout << e.id() << ": " << e.status();
-    if (e.total() > 0) std::cout << " " << HumanSize(e.current()) << "/" << HumanSize(e.total());
-    std::cout << "\n";
-  } else if (!e.status().empty()) {
-    std::cout << e.status() << "\n";
-  }
-}
+void PrintProgress(const dkd::v1::ProgressEvent& e) { std::cout << ProgressLine(e); }
 
 void SplitNameTag(const std::string& ref, std::string* name, std::string* tag) {
   const size_t slash = ref.rfind('/');
@@ -80,12 +78,25 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   flags.String("username", 'u', "Registry username for --push (with --password-stdin)");
   flags.Bool("password-stdin", 0, "Read the registry password from stdin");
   flags.Bool("quiet", 'q', "Print only the image id on success");
+  flags.String("builder", 0, "Builder: auto (BuildKit when the engine has it), buildkit, classic",
+               "auto");
+  flags.Repeated("secret", 0,
+                 "Secret for RUN --mount=type=secret (BuildKit): id=ID,src=PATH or id=ID,env=VAR");
+  flags.String("platform", 0, "Target platform, e.g. linux/amd64");
+  flags.Repeated("cache-from", 0, "Image to use as build cache: REF or type=registry,ref=REF");
+  flags.String("iidfile", 0, "Write the image id to the file");
+  flags.String("progress", 0, "Progress output: auto, plain, tty, quiet, rawjson", "auto");
   if (auto rc = ParseCommandLine(flags, args, 1, 1, "PATH")) return *rc;
   const std::string pull = flags.Get("pull");
   if (pull != "true" && pull != "false") {
     std::cerr << "invalid value \"" << pull << "\" for --pull: use true or false\n";
     return 125;
   }
+  auto requested = ParseProgressFlag(flags.Get("progress"));
+  if (!requested.ok()) return FlagValueError(requested.status());
+  const bool err_is_terminal = isatty(STDERR_FILENO);
+  auto mode = ResolveProgress(*requested, flags.GetBool("quiet"), err_is_terminal);
+  if (!mode.ok()) return FlagValueError(mode.status());
   std::error_code ec;
   const fs::path context_dir = fs::absolute(flags.positionals()[0], ec);
   if (ec || !fs::is_directory(context_dir)) {
@@ -113,10 +124,24 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
   spec.set_no_cache(flags.GetBool("no-cache"));
   spec.set_no_pull(pull == "false");
   spec.set_push(flags.GetBool("push"));
+  BuildKitFlags buildkit;
+  buildkit.builder = flags.Get("builder");
+  buildkit.secrets = flags.GetAll("secret");
+  buildkit.platform = flags.Get("platform");
+  buildkit.cache_from = flags.GetAll("cache-from");
+  if (absl::Status s = ApplyBuildKitFlags(buildkit, ProcessEnv(), &spec); !s.ok()) {
+    return FlagValueError(s);
+  }
   if (spec.push() && !tags.empty()) {
     auto auth = CredentialsFor(tags[0], flags.Get("username"), flags.GetBool("password-stdin"));
     if (!auth.ok()) return FlagValueError(auth.status());
     *spec.mutable_auth() = *auth;
+  }
+  // As docker does: no stale id is left behind if this build fails.
+  const std::string iidfile = flags.Get("iidfile");
+  if (!iidfile.empty() && !fs::remove(iidfile, ec) && ec) {
+    std::cerr << "removing --iidfile " << iidfile << ": " << ec.message() << "\n";
+    return 1;
   }
 
   auto context = BuildContext::Open(context_dir.string(), flags.Get("file"));
@@ -127,33 +152,22 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
 
   auto client = ctx.Client();
   if (!client.ok()) return ReportError(ctx, client.status());
-  const bool quiet = flags.GetBool("quiet");
-  const bool tty = isatty(STDERR_FILENO);
-  DkdClient::BuildCallbacks callbacks;
-  if (!quiet) {
-    // Called on the library's reader thread while the context is sent.
-    callbacks.on_event = [](const dkd::v1::BuildEvent& e) {
-      if (e.has_log()) {
-        std::cout << e.log().text() << std::flush;
-      } else if (e.has_pull_progress()) {
-        PrintProgress(e.pull_progress());
-      } else if (e.has_push_progress()) {
-        PrintProgress(e.push_progress());
-      } else if (e.has_queued()) {
-        std::cerr << "waiting for a build slot (" << e.queued().position() << " ahead)\n";
-      }
-    };
-    if (tty) {
-      callbacks.on_context = [](const core::ContextStats& s) {
-        std::cerr << "\rSending build context to dkd  " << HumanSize(s.tar_bytes) << "   "
-                  << std::flush;
-      };
-      callbacks.on_context_done = [] { std::cerr << "\n"; };
-    }
+  BuildOutput::Options output_options;
+  output_options.err_is_terminal = err_is_terminal;
+  if (struct winsize ws; ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    output_options.columns = ws.ws_col;
+    output_options.rows = ws.ws_row > 0 ? ws.ws_row : output_options.rows;
   }
+  auto output = BuildOutput::Create(*mode, std::cout, std::cerr, output_options);
+  DkdClient::BuildCallbacks callbacks;
+  // Called on the library's reader thread while the context is sent.
+  callbacks.on_event = [&output](const dkd::v1::BuildEvent& e) { output->OnEvent(e); };
+  callbacks.on_context = [&output](const core::ContextStats& s) { output->OnContext(s); };
+  callbacks.on_context_done = [&output] { output->OnContextDone(); };
   CallCanceller cancel;
   InterruptCancels interrupt(&cancel);
   auto result = (*client)->BuildImage(std::move(spec), *context, callbacks, &cancel);
+  output->Finish(result.ok() ? &*result : nullptr);
   if (!result.ok()) {
     if (IsLocalError(result.status())) {
       std::cerr << result.status().message() << "\n";
@@ -165,7 +179,15 @@ int CmdBuild(CliContext& ctx, const std::vector<std::string>& args) {
     }
     return ReportError(ctx, result.status());
   }
-  if (quiet) std::cout << result->image_id() << "\n";
+  if (!iidfile.empty()) {
+    std::ofstream out(iidfile, std::ios::trunc);
+    out << result->image_id();
+    out.close();
+    if (!out) {
+      std::cerr << "writing --iidfile " << iidfile << ": " << std::strerror(errno) << "\n";
+      return 1;
+    }
+  }
   return 0;
 }
 

@@ -1,7 +1,8 @@
 // DkdClient::BuildImage against the generated gMock stub: the spec goes
 // first with the context's Dockerfile name, the packed context follows in
 // chunks, events reach the callback, and the outcome is dkd's status, or a
-// local error when only the context failed.
+// local error when only the context failed; the BuildKit fields the flags
+// set (builder, secrets, platform, cache_from) reach dkd as given.
 #include <gmock/gmock.h>
 #include <grpcpp/test/mock_stream.h>
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "client/build_flags.h"
 #include "client/dkd_client.h"
 #include "dkd/v1/build_generator_mock.grpc.pb.h"
 #include "dkd/v1/docker_manager_mock.grpc.pb.h"
@@ -202,6 +204,70 @@ TEST_F(DkdClientBuildTest, RefusedSpecEndsTheCallWithDkdsStatus) {
   ASSERT_TRUE(context.ok());
   auto built = client_->BuildImage({}, *context, {});
   EXPECT_EQ(built.status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(DkdClientBuildTest, BuildKitFieldsFromTheFlagsReachDkdInTheFirstMessage) {
+  Write("Dockerfile", "FROM scratch\n");
+  Write("token", "secret-bytes");
+  pb::BuildEvent vertex;
+  vertex.mutable_vertex()->set_digest("sha256:v");
+  vertex.mutable_vertex()->set_name("[1/1] FROM scratch");
+  pb::BuildEvent result;
+  result.mutable_result()->set_image_id("sha256:bk");
+  Expect({vertex, result}, grpc::Status::OK);
+  auto context = BuildContext::Open(dir_, "");
+  ASSERT_TRUE(context.ok());
+  BuildKitFlags flags;
+  flags.builder = "buildkit";
+  flags.secrets = {"id=npm,src=" + dir_ + "/token", "id=api,env=DKD_CLIENT_BUILD_TEST_KEY"};
+  flags.platform = "linux/amd64";
+  flags.cache_from = {"type=registry,ref=reg:5000/app:cache", "reg:5000/app:1"};
+  pb::BuildSpec spec;
+  EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "DKD_CLIENT_BUILD_TEST_KEY") return std::string("env-bytes");
+    return std::nullopt;
+  };
+  ASSERT_TRUE(ApplyBuildKitFlags(flags, env, &spec).ok());
+  std::vector<std::string> vertexes;
+  DkdClient::BuildCallbacks callbacks;
+  callbacks.on_event = [&](const pb::BuildEvent& e) {
+    if (e.has_vertex()) vertexes.push_back(e.vertex().name());
+  };
+  auto built = client_->BuildImage(spec, *context, callbacks);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->image_id(), "sha256:bk");
+  EXPECT_EQ(vertexes, std::vector<std::string>{"[1/1] FROM scratch"});
+
+  ASSERT_GE(written_.size(), 2u);
+  const pb::BuildSpec& first = written_[0].spec();
+  EXPECT_EQ(first.builder(), pb::BuildSpec::BUILDER_BUILDKIT);
+  EXPECT_EQ(first.platform(), "linux/amd64");
+  ASSERT_EQ(first.cache_from_size(), 2);
+  EXPECT_EQ(first.cache_from(0), "reg:5000/app:cache");
+  EXPECT_EQ(first.cache_from(1), "reg:5000/app:1");
+  ASSERT_EQ(first.secrets_size(), 2);
+  EXPECT_EQ(first.secrets(0).id(), "npm");
+  EXPECT_EQ(first.secrets(0).data(), "secret-bytes");
+  EXPECT_EQ(first.secrets(1).id(), "api");
+  EXPECT_EQ(first.secrets(1).data(), "env-bytes");
+  // The secrets travel in the spec only, never in a context chunk.
+  for (size_t i = 1; i < written_.size(); ++i) EXPECT_FALSE(written_[i].has_spec());
+}
+
+TEST_F(DkdClientBuildTest, ClassicBuilderIsAskedForByName) {
+  Write("Dockerfile", "FROM scratch\n");
+  Expect({}, grpc::Status::OK);
+  auto context = BuildContext::Open(dir_, "");
+  ASSERT_TRUE(context.ok());
+  BuildKitFlags flags;
+  flags.builder = "classic";
+  pb::BuildSpec spec;
+  ASSERT_TRUE(ApplyBuildKitFlags(flags, ProcessEnv(), &spec).ok());
+  ASSERT_TRUE(client_->BuildImage(spec, *context, {}).ok());
+  EXPECT_EQ(written_[0].spec().builder(), pb::BuildSpec::BUILDER_CLASSIC);
+  EXPECT_EQ(written_[0].spec().secrets_size(), 0);
+  EXPECT_EQ(written_[0].spec().platform(), "");
+  EXPECT_EQ(written_[0].spec().cache_from_size(), 0);
 }
 
 }  // namespace
