@@ -122,12 +122,15 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     labels[k] = v;
   }
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
-  const bool buildkit = r.builder == BuildRequest::Builder::kBuildKit;
+  // Auto is the classic builder unless the request needs BuildKit (secrets).
+  const bool buildkit =
+      r.builder == BuildRequest::Builder::kBuildKit ||
+      (r.builder == BuildRequest::Builder::kAuto && !r.secrets.empty());
   const BuilderKind kind = buildkit ? BuilderKind::kBuildKit : BuilderKind::kClassic;
   if (!buildkit) {
     if (!r.secrets.empty()) {
       return absl::InvalidArgumentError(
-          "secrets: secrets need the BuildKit builder (builder: BUILDER_BUILDKIT)");
+          "secrets: secrets need the BuildKit builder (builder: BUILDER_BUILDKIT or AUTO)");
     }
   } else if (!build_sessions_) {
     return absl::FailedPreconditionError("this dkd cannot open BuildKit build sessions");

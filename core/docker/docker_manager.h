@@ -84,7 +84,7 @@ struct BuildRequest {
   int64_t max_context_bytes = 0;
 
   // Which engine builder runs the build. kAuto is the classic builder for
-  // now (switching it to BuildKit is a separate step); kBuildKit runs
+  // now, or BuildKit when the request has secrets; kBuildKit runs
   // `POST /build?version=2` with a build session for credentials and secrets.
   enum class Builder { kAuto, kBuildKit, kClassic };
   Builder builder = Builder::kAuto;

@@ -116,6 +116,18 @@ TEST_F(DockerManagerBuildKitTest, TheSessionGetsTheRequestsCredentialsAndSecrets
   EXPECT_EQ(builds[0].cache_from, std::vector<std::string>{"127.0.0.1:5000/app:cache"});
 }
 
+TEST_F(DockerManagerBuildKitTest, AutoIsClassicUnlessTheRequestHasSecrets) {
+  ASSERT_TRUE(Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n").ok());
+  BuildRequest with_secret = Request(BuildRequest::Builder::kAuto);
+  with_secret.secrets = {{"s", "v"}};
+  ASSERT_TRUE(Build(with_secret, "FROM busybox\n").ok());
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 2u);
+  EXPECT_FALSE(builds[0].buildkit);
+  EXPECT_TRUE(builds[1].buildkit);
+  EXPECT_EQ(sessions_opened_, 1);
+}
+
 TEST_F(DockerManagerBuildKitTest, EachBuildHasItsOwnIdAndSession) {
   ASSERT_TRUE(Build(Request(), "FROM busybox\n").ok());
   ASSERT_TRUE(Build(Request(), "FROM busybox\n").ok());
