@@ -123,9 +123,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   }
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
   // Auto is the classic builder unless the request needs BuildKit (secrets).
-  const bool buildkit =
-      r.builder == BuildRequest::Builder::kBuildKit ||
-      (r.builder == BuildRequest::Builder::kAuto && !r.secrets.empty());
+  const bool buildkit = r.builder == BuildRequest::Builder::kBuildKit ||
+                        (r.builder == BuildRequest::Builder::kAuto && !r.secrets.empty());
   const BuilderKind kind = buildkit ? BuilderKind::kBuildKit : BuilderKind::kClassic;
   if (!buildkit) {
     if (!r.secrets.empty()) {
