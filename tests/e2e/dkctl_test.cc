@@ -1,5 +1,6 @@
 // End to end: dkctl driven as a person would, against dkd, against the real
 // engine. Checks output, exit codes and the engine's own view.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,6 +92,37 @@ TEST_F(DkctlTest, FailingBuildExitsNonZeroWithTheStep) {
   EXPECT_EQ(b.exit_code, 1);
   EXPECT_NE(b.out.find("about-to-fail"), std::string::npos);
   EXPECT_NE(b.err.find("step 2/2"), std::string::npos) << b.err;
+}
+
+TEST_F(DkctlTest, BuildKitBuildWithASecretPrintsPlainProgressAndTheImageId) {
+  const std::string secret = Unique("dkde-secret-value");
+  Write(
+      "bk/Dockerfile",
+      absl::StrCat("FROM ", *base_, "\n",
+                   "RUN --mount=type=secret,id=tok test -s /run/secrets/tok && echo secret-ok\n"));
+  Write("secret.txt", secret);
+  const std::string tag = Unique("dkde-bk") + ":1";
+  images_.push_back(tag);
+  const std::string iid = dir_ + "/iid";
+  CommandResult b = Run({"build", "--builder", "buildkit", "--progress", "plain", "--secret",
+                         "id=tok,src=" + dir_ + "/secret.txt", "--pull=false", "--no-cache",
+                         "--iidfile", iid, "-t", tag, dir_ + "/bk"});
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  // docker's plain progress: the step, its output with its offset, its end.
+  EXPECT_THAT(b.err, ::testing::MatchesRegex(
+                         "(.|\n)*\n#[0-9]+ \\[2/2\\] RUN --mount=type=secret,id=tok test -s "
+                         "/run/secrets/tok && echo secret-ok\n#[0-9]+ sha256:[0-9a-f]{64}\n"
+                         "#[0-9]+ [0-9]+\\.[0-9]+ secret-ok\n#[0-9]+ DONE [0-9.]+s\n(.|\n)*"));
+  EXPECT_EQ((b.out + b.err).find(secret), std::string::npos);
+  std::ifstream in(iid);
+  std::string id((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(Docker({"image", "inspect", "--format", "{{.Id}}", tag}).out, id + "\n");
+  EXPECT_EQ(Docker({"history", "--no-trunc", tag}).out.find(secret), std::string::npos);
+  // A secret with the classic builder is a usage error naming the flag.
+  CommandResult classic = Run({"build", "--builder", "classic", "--secret",
+                               "id=tok,src=" + dir_ + "/secret.txt", "-t", tag, dir_ + "/bk"});
+  EXPECT_EQ(classic.exit_code, 125) << classic.err;
+  EXPECT_NE(classic.err.find("--secret"), std::string::npos) << classic.err;
 }
 
 TEST_F(DkctlTest, BuildWithDockerfileOutsideTheContext) {
