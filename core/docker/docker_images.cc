@@ -1,5 +1,7 @@
 // DockerManager's image operations: build (streamed or daemon-local context),
 // push, pull, list, inspect, remove.
+#include <openssl/evp.h>
+
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -83,6 +85,16 @@ std::string NewBuildId() {
 
 }  // namespace
 
+std::string CacheMountNamespace(const std::string& identity) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(identity.data(), identity.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < 16 && i < len; ++i)
+    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
+  return absl::StrCat("dkd-owner-", hex);
+}
+
 absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
                                                  const ContextReader& context,
                                                  const BuildCallback& on_event,
@@ -151,6 +163,20 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     if (!allowed.ok()) {
       return absl::PermissionDeniedError(absl::StrCat(field, ": ", allowed.message()));
     }
+  }
+  // BuildKit's cache mounts persist on the engine under their id, shared by
+  // every build. With ownership on, dkd scopes them to the identity: the
+  // frontend prefixes each cache id with this namespace ("<ns>/<id>"), and
+  // the namespace is a fixed-length digest, so no identity's keys are a
+  // prefix of another's. The caller may not choose it.
+  if (buildkit && r.owner.enforced) {
+    if (build_args.count(kCacheMountNamespaceArg)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("config.build_args[\"", kCacheMountNamespaceArg,
+                       "\"]: with ownership on, dkd sets the cache-mount namespace to the "
+                       "caller's identity (ownership.enabled); remove the build arg"));
+    }
+    build_args[kCacheMountNamespaceArg] = CacheMountNamespace(r.owner.identity);
   }
   // The owner label is dkd's: build labels are applied after the Dockerfile's.
   if (r.owner.identity.empty()) {
@@ -235,9 +261,21 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     if (buildkit) {
       RETURN_IF_ERROR(CheckBuildKitRunOptions(text, pol.allow_host_network, pol.allow_privileged));
     }
-    if (!r.owner.enforced || !r.pull) return absl::OkStatus();
+    if (!r.owner.enforced) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::vector<ReachableImage> images,
                      ReachableImages(text, r.config.build_args, kind));
+    // A frontend image writes the build graph itself, cache ids included, so
+    // the cache-mount namespace above would bind it to nothing.
+    for (const ReachableImage& image : images) {
+      if (image.where == "# syntax" || image.where == "build arg BUILDKIT_SYNTAX") {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "ownership: ", image.where, " ", image.image,
+            ": with ownership on, builds use the engine's built-in Dockerfile frontend, since "
+            "a frontend image could reach other identities' cache mounts (ownership.enabled); "
+            "remove the syntax line (the built-in frontend has cache, secret and ssh mounts)"));
+      }
+    }
+    if (!r.pull) return absl::OkStatus();
     for (const ReachableImage& image : images) {
       if (image.image == "scratch") continue;
       auto ref = ParseImageArg("Dockerfile", image.image);

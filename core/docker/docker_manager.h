@@ -64,6 +64,12 @@ struct Progress {
 };
 using ProgressCallback = std::function<bool(const Progress&)>;
 
+// The build arg with which BuildKit's Dockerfile frontend prefixes every
+// cache mount's id. With ownership on, dkd sets it to CacheMountNamespace of
+// the caller's identity ("dkd-owner-" and 32 hex digits of its SHA-256).
+inline constexpr char kCacheMountNamespaceArg[] = "BUILDKIT_CACHE_MOUNT_NS";
+std::string CacheMountNamespace(const std::string& identity);
+
 struct BuildRequest {
   ContainerConfig config;
   std::vector<std::string> extra_tags;

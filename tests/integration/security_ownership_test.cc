@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "core/docker/docker_manager.h"
 #include "dkd/v1/docker_manager.grpc.pb.h"
+#include "gmock/gmock.h"
 #include "tests/integration/security_helpers.h"
 
 namespace dkd::testing {
@@ -286,6 +290,55 @@ TEST(BindRootsPerIdentityTest, AnIdentityBindsOnlyFromItsOwnDirectory) {
   grpc::Status s = run(root + "/alice/data", &out);
   EXPECT_TRUE(s.ok()) << s.error_message();
   RunCommand({"rm", "-rf", root});
+}
+
+// BuildKit cache mounts persist on the engine by id. Two identities using the
+// same id must not share one: bob can neither read alice's cached file nor
+// plant one she reads, and neither can pick the namespace or a frontend image
+// that would write the cache ids itself.
+TEST_F(OwnershipAttackTest, CacheMountsOfTwoIdentitiesNeverShareACache) {
+  const std::string id = absl::StrCat("pkgs-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
+  auto build = [&](const std::string& who, const std::string& marker,
+                   const std::vector<std::string>& extra = {}, const std::string& first_line = "") {
+    const std::string dir = MakeTempDir();
+    std::ofstream(dir + "/Dockerfile")
+        << first_line << "FROM " << *base_ << "\nARG MARK\nRUN --mount=type=cache,id=" << id
+        << ",target=/cache echo \"seen:$(ls /cache | tr '\\n' ' ')\"; touch /cache/$MARK\n";
+    const std::string tag = absl::StrCat("dkdsec-cache-", who, "-", getpid(), ":", marker);
+    images_.push_back(tag);
+    std::vector<std::string> args = {
+        "--token", TokenFor(who, "own"), "build", "--builder", "buildkit",    "--progress",
+        "plain",   "--pull=false",       "-t",    tag,         "--build-arg", "MARK=" + marker};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(dir);
+    CommandResult r = Dkctl(dkd_->tcp_host(), args);
+    RunCommand({"rm", "-rf", dir});
+    return r;
+  };
+  CommandResult a1 = build("alice", "from-alice");
+  ASSERT_EQ(a1.exit_code, 0) << a1.err;
+  CommandResult b1 = build("bob", "from-bob");
+  ASSERT_EQ(b1.exit_code, 0) << b1.err;
+  EXPECT_THAT(b1.err, ::testing::HasSubstr("seen:"));
+  EXPECT_THAT(b1.err, ::testing::Not(::testing::HasSubstr("from-alice")))
+      << "bob read alice's cache mount";
+  CommandResult a2 = build("alice", "again");
+  ASSERT_EQ(a2.exit_code, 0) << a2.err;
+  EXPECT_THAT(a2.err, ::testing::HasSubstr("from-alice")) << "alice's own cache is kept";
+  EXPECT_THAT(a2.err, ::testing::Not(::testing::HasSubstr("from-bob")))
+      << "bob planted a file in alice's cache mount";
+
+  CommandResult chosen =
+      build("bob", "ns",
+            {"--build-arg", "BUILDKIT_CACHE_MOUNT_NS=" + dkd::core::CacheMountNamespace("alice")});
+  EXPECT_NE(chosen.exit_code, 0);
+  EXPECT_THAT(chosen.err, ::testing::HasSubstr("BUILDKIT_CACHE_MOUNT_NS"));
+  CommandResult frontend = build("bob", "fe", {}, "# syntax=" + *base_ + "\n");
+  EXPECT_NE(frontend.exit_code, 0);
+  EXPECT_THAT(frontend.err, ::testing::HasSubstr("frontend"));
+  CommandResult frontend_arg = build("bob", "fe2", {"--build-arg", "BUILDKIT_SYNTAX=" + *base_});
+  EXPECT_NE(frontend_arg.exit_code, 0);
+  EXPECT_THAT(frontend_arg.err, ::testing::HasSubstr("frontend"));
 }
 
 }  // namespace

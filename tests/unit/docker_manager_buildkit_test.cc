@@ -201,5 +201,63 @@ TEST_F(DockerManagerBuildKitTest, RulesHoldBeforeAnythingRuns) {
   // bytes reach the engine, so its session can never serve a step.
 }
 
+TEST_F(DockerManagerBuildKitTest, WithOwnershipEachIdentitysCacheMountsGetItsOwnNamespace) {
+  BuildRequest alice = Request();
+  alice.owner = {"alice", true};
+  BuildRequest bob = Request();
+  bob.owner = {"bob", true};
+  bob.config.image_name = "bob-app";  // alice owns app:1.
+  const std::string dockerfile = "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/c true\n";
+  ASSERT_TRUE(Build(alice, dockerfile).ok());
+  ASSERT_TRUE(Build(bob, dockerfile).ok());
+  ASSERT_TRUE(Build(alice, dockerfile).ok());
+  BuildRequest open = Request();  // Ownership off: BuildKit's own sharing.
+  ASSERT_TRUE(Build(open, dockerfile).ok());
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 4u);
+  const std::string a = builds[0].build_args.at(kCacheMountNamespaceArg);
+  const std::string b = builds[1].build_args.at(kCacheMountNamespaceArg);
+  EXPECT_EQ(a, CacheMountNamespace("alice"));
+  EXPECT_NE(a, b);
+  EXPECT_EQ(builds[2].build_args.at(kCacheMountNamespaceArg), a) << "one identity, one namespace";
+  EXPECT_EQ(builds[3].build_args.count(kCacheMountNamespaceArg), 0u);
+  // Fixed length, so no namespace followed by "/" is a prefix of another's.
+  EXPECT_EQ(a.size(), CacheMountNamespace("alice/x").size());
+  EXPECT_EQ(a.size(), std::string("dkd-owner-").size() + 32);
+}
+
+TEST_F(DockerManagerBuildKitTest, WithOwnershipTheCallerCannotChooseTheCacheNamespace) {
+  BuildRequest r = Request();
+  r.owner = {"mallory", true};
+  r.config.build_args[kCacheMountNamespaceArg] = CacheMountNamespace("alice");
+  auto refused = Build(r, "FROM busybox\nRUN --mount=type=cache,target=/c true\n");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("BUILDKIT_CACHE_MOUNT_NS"));
+  EXPECT_TRUE(engine_->Builds().empty()) << "the refused build reached the engine";
+  // Ownership off: the caller's own choice, passed as given.
+  BuildRequest open = Request();
+  open.config.build_args[kCacheMountNamespaceArg] = "team-a";
+  ASSERT_TRUE(Build(open, "FROM busybox\n").ok());
+  EXPECT_EQ(engine_->Builds().at(0).build_args.at(kCacheMountNamespaceArg), "team-a");
+}
+
+TEST_F(DockerManagerBuildKitTest, WithOwnershipAFrontendImageIsRefused) {
+  BuildRequest r = Request();
+  r.owner = {"mallory", true};
+  for (const std::string& dockerfile :
+       {std::string("# syntax=docker/dockerfile:1\nFROM busybox\n"),
+        std::string("#syntax=docker.io/docker/dockerfile:1.4\nFROM busybox\n"),
+        std::string("# escape=\\\n# syntax = docker/dockerfile:1\nFROM busybox\n")}) {
+    auto refused = Build(r, dockerfile);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << dockerfile;
+    EXPECT_THAT(refused.status().message(), HasSubstr("frontend")) << dockerfile;
+  }
+  BuildRequest by_arg = r;
+  by_arg.config.build_args["BUILDKIT_SYNTAX"] = "docker/dockerfile:1";
+  EXPECT_EQ(Build(by_arg, "FROM busybox\n").status().code(), absl::StatusCode::kPermissionDenied);
+  // Ownership off: the frontend image is only a base-registry question.
+  ASSERT_TRUE(Build(Request(), "# syntax=docker/dockerfile:1\nFROM busybox\n").ok());
+}
+
 }  // namespace
 }  // namespace dkd::core
