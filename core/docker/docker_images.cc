@@ -150,6 +150,13 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     const std::string field = absl::StrCat("secrets[\"", id, "\"]");
     if (id.empty()) return absl::InvalidArgumentError("secrets: a secret needs an id");
     RETURN_IF_ERROR(ValidateSimpleName(field, id));
+    // BuildKit refuses larger secrets mid-build; refuse them before it starts.
+    constexpr size_t kMaxSecretBytes = 500 * 1024;
+    if (data.size() > kMaxSecretBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": a secret is at most ", kMaxSecretBytes / 1024,
+                       " KiB (BuildKit's limit); this one has ", data.size(), " bytes"));
+    }
   }
   if (!r.platform.empty()) {
     RETURN_IF_ERROR(ValidateSimpleName("platform", absl::StrReplaceAll(r.platform, {{"/", ""}})));

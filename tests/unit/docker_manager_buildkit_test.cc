@@ -188,6 +188,14 @@ TEST_F(DockerManagerBuildKitTest, RulesHoldBeforeAnythingRuns) {
   BuildRequest secret = Request();
   secret.secrets = {{"bad id!", "x"}};
   EXPECT_EQ(Build(secret, "FROM busybox\n").status().code(), absl::StatusCode::kInvalidArgument);
+  BuildRequest big = Request();
+  big.secrets = {{"big", std::string(500 * 1024 + 1, 'x')}};
+  auto too_big = Build(big, "FROM busybox\n");
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_big.status().message(), HasSubstr("secrets[\"big\"]"));
+  BuildRequest at_limit = Request();
+  at_limit.secrets = {{"ok", std::string(500 * 1024, 'x')}};
+  EXPECT_TRUE(Build(at_limit, "FROM busybox\n").ok());
 
   for (const std::string& run :
        {std::string("RUN --network=host true"), std::string("RUN --security=insecure true"),
