@@ -115,6 +115,9 @@ int GenerateDockerfile(CliContext& ctx, const std::vector<std::string>& args) {
   flags.Repeated("build-cmd", 0, "Build-stage shell command (replaces the template's)");
   flags.Repeated("runtime-cmd", 0, "Runtime-stage shell command");
   flags.Bool("buildkit-cache", 0, "Use BuildKit cache mounts for package managers");
+  flags.String("syntax", 0,
+               "Write \"# syntax=IMAGE\" first: a Dockerfile frontend image BuildKit pulls "
+               "(default: none, the engine's built-in frontend)");
   flags.String("output", 'o', "Write Dockerfile and .dockerignore into this directory");
   flags.String("format", 0, "\"json\": print the result as JSON");
   if (auto rc = ParseCommandLine(flags, args, 0, kAnyNumber, "")) return *rc;
@@ -136,6 +139,7 @@ int GenerateDockerfile(CliContext& ctx, const std::vector<std::string>& args) {
   req.set_user(flags.Get("user"));
   req.set_working_directory(flags.Get("workdir"));
   req.set_use_buildkit_cache(flags.GetBool("buildkit-cache"));
+  req.set_syntax(flags.Get("syntax"));
   if (flags.Seen("port")) {
     uint32_t port = 0;
     if (!absl::SimpleAtoi(flags.Get("port"), &port)) {

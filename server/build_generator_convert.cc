@@ -51,6 +51,7 @@ core::BuildConfig FromProto(const dkd::v1::BuildConfig& p) {
   c.user = p.user();
   c.working_directory = p.working_directory();
   c.use_buildkit_cache = p.use_buildkit_cache();
+  c.syntax = p.syntax();
   c.main = p.main();
   return c;
 }
@@ -98,6 +99,7 @@ void ToProto(const core::BuildConfig& c, dkd::v1::BuildConfig* p) {
   p->set_user(c.user);
   p->set_working_directory(c.working_directory);
   p->set_use_buildkit_cache(c.use_buildkit_cache);
+  p->set_syntax(c.syntax);
   p->set_main(c.main);
 }
 

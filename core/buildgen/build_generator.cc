@@ -47,7 +47,8 @@ absl::Status Validate(const BuildConfig& c) {
       {"config.package_manager", &c.package_manager},
       {"config.user", &c.user},
       {"config.working_directory", &c.working_directory},
-      {"config.main", &c.main}};
+      {"config.main", &c.main},
+      {"config.syntax", &c.syntax}};
   for (const auto& [field, value] : scalars)
     RETURN_IF_ERROR(CheckNoControlCharacters(field, *value));
   RETURN_IF_ERROR(check_list("config.build_commands", c.build_commands));
@@ -62,9 +63,10 @@ absl::Status Validate(const BuildConfig& c) {
   RETURN_IF_ERROR(check_map("config.build_args", c.build_args));
 
   if (c.port > 65535) return Invalid("config.port", absl::StrCat(c.port, " is above 65535"));
-  for (const auto* field : {"config.base_image", "config.runtime_base_image"}) {
-    const std::string& image =
-        std::string(field) == "config.base_image" ? c.base_image : c.runtime_base_image;
+  for (const auto* field : {"config.base_image", "config.runtime_base_image", "config.syntax"}) {
+    const std::string& image = std::string(field) == "config.base_image" ? c.base_image
+                               : std::string(field) == "config.syntax"   ? c.syntax
+                                                                         : c.runtime_base_image;
     if (image.empty() || image == "scratch") continue;
     absl::Status s = ParseImageReference(image).status();
     if (!s.ok()) return Invalid(field, std::string(s.message()));
@@ -213,11 +215,10 @@ absl::Status Assemble(const BuildConfig& c, MultiStageBuild* build, std::string*
       if (absl::StrContains(stage.base_image, "${" + name + "}")) build->global_args[name] = value;
     }
   }
-  // Cache mounts need the BuildKit front end; without them the file stays
-  // classic-builder compatible and carries no syntax line.
-  for (const BuildStage& stage : build->stages) {
-    if (!stage.run_mounts.empty()) build->directives["syntax"] = "docker/dockerfile:1";
-  }
+  // A syntax line only on request: it makes BuildKit fetch that frontend
+  // image from its registry, which an air-gapped build host cannot, and the
+  // engine's built-in frontend already reads cache mounts.
+  if (!c.syntax.empty()) build->directives["syntax"] = c.syntax;
   *dockerignore = kCommonIgnore + p.dockerignore;
   return absl::OkStatus();
 }

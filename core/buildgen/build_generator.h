@@ -7,8 +7,9 @@
 // non-root user, with exec-form ENTRYPOINT/CMD, OCI labels, and EXPOSE plus a
 // HEALTHCHECK when a port is given. Toolchain versions are pinned by global
 // ARGs (PYTHON_VERSION, NODE_VERSION, ...). Output builds with the classic
-// builder; BuildKit cache mounts (and the `# syntax` line) appear only with
-// use_buildkit_cache. Generated Dockerfiles lint clean under
+// builder; BuildKit cache mounts appear only with use_buildkit_cache (the
+// engine's built-in frontend reads them), and a `# syntax` line only when
+// config.syntax names a frontend image. Generated Dockerfiles lint clean under
 // DockerfileLinter, and generated scripts pass shellcheck.
 //
 // The runtime image's family is chosen from its name: "alpine" -> apk and

@@ -48,6 +48,7 @@ struct BuildConfig {
   std::string working_directory;
   bool use_buildkit_cache = false;
   std::string main;
+  std::string syntax;  // `# syntax=` frontend image; "" = none.
 };
 
 // A COPY instruction. `from_stage` "" copies from the build context.

@@ -14,9 +14,10 @@
 //    out like a real project; it must fail exactly at the template's first
 //    toolchain command, with "not found" (exit 127), so every ARG, ENV, WORKDIR
 //    and manifest COPY before it executed.
+//  - The same build stages, cache-mount variants included, through dkd's
+//    BuildKit path, up to the same toolchain command.
 // Not proven: that the toolchain steps themselves succeed in the real language
-// images, and BuildKit execution (no buildx here; the syntax directive is
-// ignored by the classic builder). The generic template, the optimizer and the
+// images. The generic template, the optimizer and the
 // build script are proven fully: built, run and inspected on the engine.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -268,6 +269,36 @@ TEST_F(BuildGeneratorIntegrationTest, TemplateBuildStagesRunOnTheEngineUpToTheTo
     EXPECT_TRUE(absl::StrContains(r.err, "/bin/sh -c " + first_line)) << r.err;
     EXPECT_TRUE(absl::StrContains(r.out, variants[i].tool + ": not found")) << r.out;
   }
+}
+
+// The same build stages through dkd's BuildKit path (dkctl build --builder
+// buildkit), cache-mount variants included: the engine's built-in frontend
+// reads the generated file (no syntax line, nothing to pull) and runs every
+// step before the first toolchain command, which fails for want of the tool.
+TEST_F(BuildGeneratorIntegrationTest, TemplateBuildStagesRunThroughDkdsBuildKitPath) {
+  const auto variants = TemplateVariants();
+  int with_mounts = 0;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    BuildConfig config = Config(variants[i].name);
+    variants[i].edit(config);
+    dkd::v1::GeneratedDockerfile g;
+    ASSERT_TRUE(Generate(config, &g).ok());
+    EXPECT_FALSE(absl::StartsWith(g.dockerfile(), "# syntax=")) << g.dockerfile();
+    if (!g.build().stages(0).run_mounts().empty()) ++with_mounts;
+    dkd::v1::GeneratedDockerfile local = g;
+    local.set_dockerfile(WithBase(g.dockerfile(), base_));
+    const std::string ctx = Context(absl::StrCat("bk", i), local);
+    for (const auto& m : variants[i].manifests) Write(ctx + "/" + m, "\n");
+    CommandResult r = Dkctl(daemon_->unix_host(), {"build", "--builder", "buildkit", "--progress",
+                                                   "plain", "--pull=false", "--target", "build",
+                                                   "-t", Image(absl::StrCat("bk", i)), ctx});
+    EXPECT_NE(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, variants[i].tool + ": not found"))
+        << variants[i].name << " #" << i << ":\n"
+        << local.dockerfile() << r.err;
+    EXPECT_TRUE(absl::StrContains(r.err, "exit code: 127")) << r.err;
+  }
+  EXPECT_GE(with_mounts, 2) << "no cache-mount variant was built";
 }
 
 TEST_F(BuildGeneratorIntegrationTest, GenericTemplateOnBusyboxBuildsAndRuns) {

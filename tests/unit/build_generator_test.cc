@@ -107,8 +107,27 @@ TEST(BuildGeneratorTest, EveryTemplateLintsCleanAndIsComplete) {
     // The generic template has no package manager cache to mount.
     bool mounts = v.config.use_buildkit_cache && v.config.build_type != "generic";
     EXPECT_EQ(r->dockerfile.find("--mount=") != std::string::npos, mounts);
-    EXPECT_EQ(r->dockerfile.rfind("# syntax=", 0) == 0, mounts);
+    // A syntax line only on request (config.syntax), mounts or not.
+    EXPECT_EQ(r->dockerfile.find("# syntax="), std::string::npos);
     EXPECT_THAT(r->dockerignore, HasSubstr(".git\n"));
+  }
+}
+
+TEST(BuildGeneratorTest, ASyntaxLineOnlyOnRequestAndOnlyAnImageReference) {
+  BuildConfig c;
+  c.build_type = "python";
+  c.use_buildkit_cache = true;
+  c.syntax = "registry.example.com/tools/dockerfile:1.4";
+  auto r = BuildGenerator().GenerateDockerfile(c);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dockerfile.rfind("# syntax=registry.example.com/tools/dockerfile:1.4\n", 0), 0u)
+      << r->dockerfile;
+  for (const std::string& bad :
+       {std::string("Bad Image"), std::string("x\nFROM evil"), std::string("app/Case:1")}) {
+    c.syntax = bad;
+    auto refused = BuildGenerator().GenerateDockerfile(c);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(refused.status().message(), HasSubstr("config.syntax")) << bad;
   }
 }
 
