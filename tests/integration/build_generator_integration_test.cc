@@ -355,13 +355,14 @@ TEST_F(BuildGeneratorIntegrationTest, HostileValueIsInvalidArgumentNamingTheFiel
 TEST_F(BuildGeneratorIntegrationTest, CreateMultiStageBuildReturnsTypedStages) {
   BuildConfig c = Config("node");
   c.set_use_buildkit_cache(true);
+  c.set_syntax("docker/dockerfile:1");
   grpc::ClientContext ctx;
   dkd::v1::MultiStageBuild build;
   ASSERT_TRUE(stub_->CreateMultiStageBuild(&ctx, c, &build).ok());
   ASSERT_EQ(build.stages_size(), 2);
   EXPECT_EQ(build.final_stage(), build.stages(1).name());
   EXPECT_EQ(build.global_args().at("NODE_VERSION"), "20");
-  EXPECT_FALSE(build.directives().empty());
+  EXPECT_EQ(build.directives().at("syntax"), "docker/dockerfile:1");
   EXPECT_FALSE(build.stages(0).run_mounts().empty());
 }
 
