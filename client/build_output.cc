@@ -182,6 +182,7 @@ class TtyOutput : public BuildOutput {
         warnings_.push_back(e.warning());
         return;
       case pb::BuildEvent::kResult:
+      case pb::BuildEvent::kFailure:  // The status after it says the same in words.
         return;
       default:
         // Classic output: printed above the view, which is drawn again below it.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "moby/buildkit/v1/status.pb.h"
@@ -64,6 +65,18 @@ void AddVertex(const moby::buildkit::v1::Vertex& v, std::vector<dkd::v1::BuildEv
 }
 
 }  // namespace
+
+int StepExitCode(absl::string_view error) {
+  for (absl::string_view marker : {"exit code: ", "returned a non-zero code: "}) {
+    const size_t at = error.rfind(marker);
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = error.substr(at + marker.size());
+    const size_t end = rest.find_first_not_of("0123456789");
+    int code = -1;
+    if (absl::SimpleAtoi(rest.substr(0, end), &code) && code >= 0 && code <= 255) return code;
+  }
+  return -1;
+}
 
 absl::Status AppendBuildKitTraceEvents(absl::string_view base64_aux,
                                        std::vector<dkd::v1::BuildEvent>* out) {

@@ -26,4 +26,8 @@ absl::Status AppendBuildKitTraceEvents(absl::string_view base64_aux,
 // The warning event for a payload AppendBuildKitTraceEvents refused.
 dkd::v1::BuildEvent UndecodableTraceEvent(const absl::Status& why);
 
+// The exit code in an engine's step error: BuildKit's "...: exit code: 7" or
+// the classic builder's "...returned a non-zero code: 7"; -1 when none.
+int StepExitCode(absl::string_view error);
+
 }  // namespace dkd::server

@@ -90,6 +90,9 @@ absl::Status DockerManagerService::BuildImageAs(
   BuildContextReader chunks([stream](dkd::v1::BuildImageRequest* msg) { return stream->Read(msg); },
                             max_context_bytes, &gatekeeper_->metrics());
   core::ContextReader reader = [&chunks](char* buf, size_t len) { return chunks.Read(buf, len); };
+  // The step a failure is reported at: the last classic step begun, or the
+  // last BuildKit vertex that completed with an error.
+  dkd::v1::BuildFailure failure;
   auto on_event = [&](const core::BuildEvent& e) {
     BuildEvent out;
     switch (e.kind) {
@@ -100,6 +103,7 @@ absl::Status DockerManagerService::BuildImageAs(
         out.mutable_step()->set_number(e.step);
         out.mutable_step()->set_total(e.total);
         out.mutable_step()->set_instruction(e.instruction);
+        failure.set_step(absl::StrCat("Step ", e.step, "/", e.total, " : ", e.instruction));
         break;
       case core::BuildEvent::Kind::kPullProgress:
         ToProto(e.progress, out.mutable_pull_progress());
@@ -113,6 +117,11 @@ absl::Status DockerManagerService::BuildImageAs(
           events = {UndecodableTraceEvent(s)};
         }
         for (const BuildEvent& event : events) {
+          if (event.has_vertex() && !event.vertex().error().empty()) {
+            failure.set_step(event.vertex().name());
+            failure.set_vertex_digest(event.vertex().digest());
+            failure.set_exit_code(StepExitCode(event.vertex().error()));
+          }
           if (!stream->Write(event)) return false;
         }
         return true;
@@ -123,7 +132,20 @@ absl::Status DockerManagerService::BuildImageAs(
   core::CancelToken cancel;
   CancelWatcher watcher(context, &cancel);
   auto result = manager_->Build(request, reader, on_event, &cancel);
-  if (!result.ok()) return StreamStatus(context, result.status());
+  if (!result.ok()) {
+    // A build that ran and failed at a step (not a refusal before the engine,
+    // a cancel or a lost engine) ends with its typed failure.
+    if (result.status().code() == absl::StatusCode::kFailedPrecondition &&
+        !failure.step().empty() && !context->IsCancelled()) {
+      const std::string message(result.status().message());
+      if (failure.vertex_digest().empty()) failure.set_exit_code(StepExitCode(message));
+      failure.set_message(message);
+      BuildEvent last;
+      *last.mutable_failure() = failure;
+      stream->Write(last);
+    }
+    return StreamStatus(context, result.status());
+  }
   BuildEvent done;
   auto* r = done.mutable_result();
   r->set_image_id(result->image_id);

@@ -147,6 +147,35 @@ TEST_F(BuildKitBuildTest, AFailingRunEndsWithItsExitCodeAfterItsLog) {
   }
   EXPECT_THAT(logs, HasSubstr("before-the-failure"));
   EXPECT_THAT(vertex_error, HasSubstr("exit code: 7"));
+  // The last event is the typed failure: the step's vertex and exit code.
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_failure()) << events.back().DebugString();
+  const v1::BuildFailure& failure = events.back().failure();
+  EXPECT_THAT(failure.step(), HasSubstr("RUN echo before-the-failure && exit 7"));
+  EXPECT_EQ(failure.exit_code(), 7);
+  EXPECT_FALSE(failure.vertex_digest().empty());
+  EXPECT_THAT(failure.message(), HasSubstr("exit code: 7"));
+}
+
+TEST_F(BuildKitBuildTest, AFailingClassicStepEndsWithTheSameTypedFailure) {
+  std::vector<BuildEvent> events;
+  grpc::Status s =
+      Build(Unique("classic-fail"), absl::StrCat("FROM ", Base(), "\nRUN exit 9\n"), &events,
+            [](v1::BuildSpec* spec) { spec->set_builder(v1::BuildSpec::BUILDER_CLASSIC); });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_failure()) << events.back().DebugString();
+  EXPECT_EQ(events.back().failure().step(), "Step 2/2 : RUN exit 9");
+  EXPECT_EQ(events.back().failure().exit_code(), 9);
+  EXPECT_TRUE(events.back().failure().vertex_digest().empty());
+}
+
+TEST_F(BuildKitBuildTest, ARefusedBuildHasNoFailureEvent) {
+  std::vector<BuildEvent> events;
+  grpc::Status s = Build(Unique("bk-refused"),
+                         absl::StrCat("FROM ", Base(), "\nRUN --network=host true\n"), &events);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  for (const auto& e : events) EXPECT_FALSE(e.has_failure()) << e.DebugString();
 }
 
 TEST_F(BuildKitBuildTest, ASecretReachesItsRunAndNoEventImageHistoryOrLog) {

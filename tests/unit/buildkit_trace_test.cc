@@ -131,6 +131,17 @@ TEST(BuildKitTraceTest, MultiStageStepsFormAGraphOfTheirInputs) {
   EXPECT_TRUE(mount->error().empty());
 }
 
+TEST(BuildKitTraceTest, StepExitCodeReadsBothBuildersMessages) {
+  EXPECT_EQ(server::StepExitCode("executor failed running [/bin/sh -c exit 7]: exit code: 7"), 7);
+  EXPECT_EQ(
+      server::StepExitCode("process \"/bin/sh -c false\" did not complete successfully: exit code: 1"), 1);
+  EXPECT_EQ(server::StepExitCode("The command '/bin/sh -c exit 9' returned a non-zero code: 9"), 9);
+  EXPECT_EQ(server::StepExitCode("failed to solve: no such image"), -1);
+  EXPECT_EQ(server::StepExitCode("exit code: "), -1);
+  EXPECT_EQ(server::StepExitCode("exit code: 99999999999999999999"), -1);
+  EXPECT_EQ(server::StepExitCode("exit code: 300"), -1);
+}
+
 TEST(BuildKitTraceTest, HostilePayloadsAreRefusedAndNeverCrash) {
   // Invalid UTF-8 in a string field is refused too; protobuf says so on
   // stderr, which this test does not need to hear 2,000 times.
