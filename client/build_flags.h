@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/base/validation.h"
 #include "dkd/v1/docker_manager.pb.h"
 
 namespace dkd::client {
@@ -38,7 +39,7 @@ EnvLookup ProcessEnv();
 absl::StatusOr<SecretSource> ParseSecretFlag(const std::string& value, const EnvLookup& env);
 
 // The largest secret BuildKit accepts (its MaxSecretSize).
-inline constexpr size_t kMaxSecretBytes = 500 * 1024;
+inline constexpr size_t kMaxSecretBytes = core::kMaxBuildSecretBytes;
 
 // Parses every --secret value and reads its bytes on this machine into
 // `spec->secrets`. InvalidArgument for a missing or unreadable file, an unset

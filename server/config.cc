@@ -292,18 +292,6 @@ void ConfigOverrides::Set(const std::string& dotted_key, nlohmann::json value,
   flags[dotted_key] = flag;
 }
 
-std::string Sha256Hex(absl::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 absl::StatusOr<DaemonConfig> LoadConfig(const std::string& path, const ConfigOverrides& overrides) {
   json doc = json::object();
   if (!path.empty()) {

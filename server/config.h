@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/base/digest.h"
 #include "core/policy/run_policy.h"
 #include "nlohmann/json.hpp"
 
@@ -131,6 +132,6 @@ absl::StatusOr<DaemonConfig> ParseConfig(const nlohmann::json& doc,
                                          const ConfigOverrides& overrides);
 
 // Lowercase hex SHA-256 of `text` (what auth.tokens[].sha256 holds).
-std::string Sha256Hex(absl::string_view text);
+using core::Sha256Hex;
 
 }  // namespace dkd::server

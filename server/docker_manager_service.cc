@@ -91,7 +91,7 @@ absl::Status DockerManagerService::BuildImageAs(
                             max_context_bytes, &gatekeeper_->metrics());
   core::ContextReader reader = [&chunks](char* buf, size_t len) { return chunks.Read(buf, len); };
   // The step a failure is reported at: the last classic step begun, or the
-  // last BuildKit vertex that completed with an error.
+  // first BuildKit vertex that completed with an error.
   dkd::v1::BuildFailure failure;
   auto on_event = [&](const core::BuildEvent& e) {
     BuildEvent out;
@@ -117,7 +117,10 @@ absl::Status DockerManagerService::BuildImageAs(
           events = {UndecodableTraceEvent(s)};
         }
         for (const BuildEvent& event : events) {
-          if (event.has_vertex() && !event.vertex().error().empty()) {
+          // The first vertex to fail is the cause; steps BuildKit cancels
+          // because of it report errors after it.
+          if (event.has_vertex() && !event.vertex().error().empty() &&
+              failure.vertex_digest().empty()) {
             failure.set_step(event.vertex().name());
             failure.set_vertex_digest(event.vertex().digest());
             failure.set_exit_code(StepExitCode(event.vertex().error()));

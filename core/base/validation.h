@@ -31,6 +31,10 @@
 
 namespace dkd::core {
 
+// A build secret's bytes at most (BuildKit's own limit, checked before a
+// build starts).
+inline constexpr size_t kMaxBuildSecretBytes = 500 * 1024;
+
 // Returns "/"-rooted `path` without empty or "." components and without a
 // trailing slash. InvalidArgument `<what> "<path>" <rule>` for a relative
 // path, control characters or a ".." component; the path is quoted up to

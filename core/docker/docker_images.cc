@@ -1,7 +1,5 @@
 // DockerManager's image operations: build (streamed or daemon-local context),
 // push, pull, list, inspect, remove.
-#include <openssl/evp.h>
-
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/base/byte_pipe.h"
+#include "core/base/digest.h"
 #include "core/base/status_macros.h"
 #include "core/base/validation.h"
 #include "core/context/context_canon.h"
@@ -86,13 +85,7 @@ std::string NewBuildId() {
 }  // namespace
 
 std::string CacheMountNamespace(const std::string& identity) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(identity.data(), identity.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < 16 && i < len; ++i)
-    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
-  return absl::StrCat("dkd-owner-", hex);
+  return absl::StrCat("dkd-owner-", Sha256Hex(identity).substr(0, 32));
 }
 
 absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
@@ -151,10 +144,9 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     if (id.empty()) return absl::InvalidArgumentError("secrets: a secret needs an id");
     RETURN_IF_ERROR(ValidateSimpleName(field, id));
     // BuildKit refuses larger secrets mid-build; refuse them before it starts.
-    constexpr size_t kMaxSecretBytes = 500 * 1024;
-    if (data.size() > kMaxSecretBytes) {
+    if (data.size() > kMaxBuildSecretBytes) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": a secret is at most ", kMaxSecretBytes / 1024,
+          absl::StrCat(field, ": a secret is at most ", kMaxBuildSecretBytes / 1024,
                        " KiB (BuildKit's limit); this one has ", data.size(), " bytes"));
     }
   }

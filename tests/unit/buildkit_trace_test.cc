@@ -133,8 +133,9 @@ TEST(BuildKitTraceTest, MultiStageStepsFormAGraphOfTheirInputs) {
 
 TEST(BuildKitTraceTest, StepExitCodeReadsBothBuildersMessages) {
   EXPECT_EQ(server::StepExitCode("executor failed running [/bin/sh -c exit 7]: exit code: 7"), 7);
-  EXPECT_EQ(
-      server::StepExitCode("process \"/bin/sh -c false\" did not complete successfully: exit code: 1"), 1);
+  EXPECT_EQ(server::StepExitCode(
+                "process \"/bin/sh -c false\" did not complete successfully: exit code: 1"),
+            1);
   EXPECT_EQ(server::StepExitCode("The command '/bin/sh -c exit 9' returned a non-zero code: 9"), 9);
   EXPECT_EQ(server::StepExitCode("failed to solve: no such image"), -1);
   EXPECT_EQ(server::StepExitCode("exit code: "), -1);
