@@ -10,13 +10,18 @@
 //     socket (each caller its own kept-alive connection), alternating three
 //     times for SECONDS each. Prints calls per second (median of the three)
 //     and the ratio dkd / direct.
-//   dkd_bench buildlog TARGET BASE_IMAGE LINES BYTES
+//   dkd_bench buildlog TARGET BASE_IMAGE LINES BYTES [classic|buildkit]
 //     Builds an image whose RUN step prints LINES lines of /proc/uptime (one
-//     every 20 ms) and then BYTES bytes of filler. Reports, per uptime line,
-//     CLOCK_BOOTTIME at arrival minus the uptime the container printed (the
-//     engine-to-client latency; /proc/uptime has 10 ms resolution, so each
-//     figure over-states the latency by 0-10 ms), and checks that every
-//     filler byte arrived.
+//     every 20 ms) and then BYTES bytes of filler, with the classic builder
+//     (the default) or BuildKit. Reports, per uptime line, CLOCK_BOOTTIME at
+//     arrival minus the uptime the container printed (the engine-to-client
+//     latency; /proc/uptime has 10 ms resolution, so each figure over-states
+//     the latency by 0-10 ms), and checks that every filler byte arrived. The
+//     classic builder's output arrives as `log` events, BuildKit's as
+//     `vertex_log` events. BuildKit clips a step's log (1 MiB, 100 KiB/s in
+//     BuildKit v0.8 unless dockerd sets BUILDKIT_STEP_LOG_MAX_SIZE and
+//     BUILDKIT_STEP_LOG_MAX_SPEED); `clipped yes` says the engine's clipping
+//     notice arrived, and the received byte count is what the engine sent.
 // Output is a few "key value" lines for scripts/bench.sh to tabulate.
 #include <grpcpp/grpcpp.h>
 #include <time.h>
@@ -27,11 +32,13 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -176,7 +183,8 @@ int ListLoad(const std::string& target, const std::string& engine_host, int clie
   return 0;
 }
 
-int BuildLog(const std::string& target, const std::string& base, int lines, long long bytes) {
+int BuildLog(const std::string& target, const std::string& base, int lines, long long bytes,
+             bool buildkit) {
   auto stub = dkd::v1::DockerManager::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   // Filler: 64-byte lines (63 characters and a newline).
@@ -212,6 +220,8 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
   first.mutable_spec()->mutable_config()->set_image_name("dkd-bench-buildlog");
   first.mutable_spec()->set_no_pull(true);
   first.mutable_spec()->set_no_cache(true);
+  first.mutable_spec()->set_builder(buildkit ? dkd::v1::BuildSpec::BUILDER_BUILDKIT
+                                             : dkd::v1::BuildSpec::BUILDER_CLASSIC);
   stream->Write(first);
   dkd::v1::BuildImageRequest chunk;
   chunk.set_context_chunk(tar);
@@ -219,18 +229,30 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
   stream->WritesDone();
   std::vector<double> latency_ms;
   long long filler_bytes = 0;
-  bool done_marker = false;
-  std::string partial;
+  bool done_marker = false, clipped = false;
+  // Partial lines, per BuildKit vertex (one key, "", for the classic builder).
+  std::map<std::string, std::string> partials;
   dkd::v1::BuildEvent e;
   while (stream->Read(&e)) {
-    if (!e.has_log()) continue;
+    std::string* partial = nullptr;
+    if (e.has_log()) {
+      partial = &partials[""];
+      *partial += e.log().text();
+    } else if (e.has_vertex_log() && e.vertex_log().stream() == 1) {
+      partial = &partials[e.vertex_log().vertex()];
+      *partial += e.vertex_log().data();
+    } else if (e.has_vertex_log()) {  // stderr: BuildKit writes its clipping notice there.
+      if (absl::StrContains(e.vertex_log().data(), "output clipped")) clipped = true;
+      continue;
+    } else {
+      continue;
+    }
     timespec now{};
     clock_gettime(CLOCK_BOOTTIME, &now);
     const double arrival = now.tv_sec * 1000.0 + now.tv_nsec / 1e6;
-    partial += e.log().text();
     size_t nl;
-    while ((nl = partial.find('\n')) != std::string::npos) {
-      absl::string_view line(partial.data(), nl);
+    while ((nl = partial->find('\n')) != std::string::npos) {
+      absl::string_view line(partial->data(), nl);
       if (absl::ConsumePrefix(&line, "uptime ")) {
         double up = 0;
         if (absl::SimpleAtod(line.substr(0, line.find(' ')), &up)) {
@@ -240,8 +262,10 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
         filler_bytes += 64;
       } else if (line == "filler-done") {
         done_marker = true;
+      } else if (absl::StrContains(line, "output clipped")) {
+        clipped = true;
       }
-      partial.erase(0, nl + 1);
+      partial->erase(0, nl + 1);
     }
   }
   grpc::Status s = stream->Finish();
@@ -249,6 +273,7 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
     std::cerr << "build failed: " << s.error_message() << "\n";
     return 1;
   }
+  std::printf("builder %s\n", buildkit ? "buildkit" : "classic");
   std::printf("latency_lines %zu\n", latency_ms.size());
   std::printf("latency_p50_ms %.1f\nlatency_p99_ms %.1f\nlatency_max_ms %.1f\n",
               Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.99),
@@ -256,6 +281,7 @@ int BuildLog(const std::string& target, const std::string& base, int lines, long
   std::printf("filler_expected_bytes %lld\nfiller_received_bytes %lld\nfiller_complete %s\n",
               filler_lines * 64, filler_bytes,
               (done_marker && filler_bytes == filler_lines * 64) ? "yes" : "NO");
+  std::printf("clipped %s\n", clipped ? "yes" : "no");
   return 0;
 }
 
@@ -267,10 +293,12 @@ int main(int argc, char** argv) {
   if (a.size() == 5 && a[0] == "listload") {
     return ListLoad(a[1], a[2], std::stoi(a[3]), std::stod(a[4]));
   }
-  if (a.size() == 5 && a[0] == "buildlog") {
-    return BuildLog(a[1], a[2], std::stoi(a[3]), std::stoll(a[4]));
+  if ((a.size() == 5 || a.size() == 6) && a[0] == "buildlog" &&
+      (a.size() == 5 || a[5] == "classic" || a[5] == "buildkit")) {
+    return BuildLog(a[1], a[2], std::stoi(a[3]), std::stoll(a[4]),
+                    a.size() == 6 && a[5] == "buildkit");
   }
   std::cerr << "usage: dkd_bench list TARGET ENGINE N | listload TARGET ENGINE CLIENTS SECONDS |"
-               " buildlog TARGET BASE LINES BYTES\n";
+               " buildlog TARGET BASE LINES BYTES [classic|buildkit]\n";
   return 2;
 }
