@@ -82,14 +82,17 @@ time_pair() {  # time_pair CMD_A -- CMD_B ; globals med_a med_b
 }
 ms() { awk -v u="$1" 'BEGIN {printf "%.2f ms", u/1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "—"; else printf "%.2f", a/b}'; }
-# Seconds the build-context steps took in one `--progress=plain` log: the sum of
-# the "DONE Ns" of every step whose name (the first line of its "#N") holds
-# "context" (docker's filesync: "[internal] load build context"; a context tar
-# sent in the request: "[internal] load remote build context", "copy /context /").
+# context_secs LOG [NAME_REGEX]: seconds the build-context steps took in one
+# `--progress=plain` log, the sum of the "DONE Ns" of every step whose name
+# (the first line of its "#N") matches NAME_REGEX (default: "context", which is
+# docker's filesync "[internal] load build context", and, for a context tar
+# sent in the request, "[internal] load remote build context" and
+# "copy /context /"); "none" when the build had no such step.
 context_secs() {
-  awk '/^#[0-9]+ / && !($1 in seen) {seen[$1] = 1; if (/context/) ctx[$1] = 1}
+  awk -v re="${2:-context}" '
+       /^#[0-9]+ / && !($1 in seen) {seen[$1] = 1; if ($0 ~ re) {ctx[$1] = 1; n++}}
        /^#[0-9]+ DONE [0-9.]+s$/ && ($1 in ctx) {sub(/s$/, "", $3); t += $3}
-       END {printf "%.1f", t}' "$1"
+       END {if (n) printf "%.1f", t; else printf "none"}' "$1"
 }
 BK_DOCKER=(env DOCKER_BUILDKIT=1 /usr/bin/docker)
 
@@ -217,14 +220,19 @@ if [ -z "${BENCH_SKIP_BIG:-}" ]; then
   row "\`dkctl build --builder buildkit\` vs \`docker build\` (BuildKit), $files files, $((bytes / 1048576)) MiB context, --no-cache, median of $big" \
     "$(ms "$med_a")" "$(ms "$med_b")" "$(ratio "$med_a" "$med_b")" "≤ 1.05; dkd peak $peak MiB (≤ 64)"
   # The context steps of the same builds, from their plain progress logs.
-  ctx_a=() ctx_b=()
+  ctx_a=() ctx_b=() ctx_a_sum=()
   for i in $(seq 1 "$big"); do
-    ctx_a+=("$(context_secs "$run/big-bk.a.$i")"); ctx_b+=("$(context_secs "$run/big-bk.b.$i")")
+    ctx_a_sum+=("$(context_secs "$run/big-bk.a.$i")")
+    ctx_a+=("$(context_secs "$run/big-bk.a.$i") ($(context_secs "$run/big-bk.a.$i" 'load remote build context') + $(context_secs "$run/big-bk.a.$i" 'copy /context'))")
+    ctx_b+=("$(context_secs "$run/big-bk.b.$i")")
   done
+  # What docker's CLI sent: its "transferring" lines (filesync sends only the
+  # paths the Dockerfile reads, and only files changed since its last transfer).
+  sent_b=$(grep -h '^#[0-9]* transferring' "$run/big-bk.b.$big" | sed 's/^#[0-9]* //; s/ done$//' | paste -sd ';' - | sed 's/;/; /g')
   row_cmd="the context steps' \"DONE\" times in the plain progress of the builds of row $((${#results[@]}))"
-  row "BuildKit, $((bytes / 1048576)) MiB context: context steps per round (dkd: tar in the request, \"load remote build context\" + \"copy /context /\"; docker: filesync, \"load build context\")" \
-    "${ctx_a[*]} s" "${ctx_b[*]} s" "$(ratio "$(printf '%s\n' "${ctx_a[@]}" | median)" "$(printf '%s\n' "${ctx_b[@]}" | median)")" \
-    "median ratio; docker's filesync sends only files changed since its last transfer"
+  row "BuildKit, $((bytes / 1048576)) MiB context: context steps, seconds per round (dkd: the tar in the request, total (\"load remote build context\" + \"copy /context /\"); docker: filesync, \"load build context\")" \
+    "${ctx_a[*]}" "${ctx_b[*]}" "—" \
+    "docker's last round sent: ${sent_b:-nothing}"
   ROUNDS=$saved
 fi
 
