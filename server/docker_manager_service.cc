@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/build_context_reader.h"
 #include "server/build_reactor.h"
 #include "server/buildkit_trace.h"
@@ -140,12 +141,19 @@ absl::Status DockerManagerService::BuildImageAs(
     // a cancel or a lost engine) ends with its typed failure.
     if (result.status().code() == absl::StatusCode::kFailedPrecondition &&
         !failure.step().empty() && !context->IsCancelled()) {
-      const std::string message(result.status().message());
-      if (failure.vertex_digest().empty()) failure.set_exit_code(StepExitCode(message));
+      std::string message(result.status().message());
+      if (failure.vertex_digest().empty()) {
+        failure.set_exit_code(StepExitCode(message));
+      } else if (absl::string_view rest = message; absl::ConsumePrefix(&rest, "build failed: ")) {
+        // The engine's BuildKit error names the command, not the step: say
+        // which step, as the classic builder's message does.
+        message = absl::StrCat("build failed at ", failure.step(), ": ", rest);
+      }
       failure.set_message(message);
       BuildEvent last;
       *last.mutable_failure() = failure;
       stream->Write(last);
+      return StreamStatus(context, absl::FailedPreconditionError(message));
     }
     return StreamStatus(context, result.status());
   }
@@ -156,6 +164,9 @@ absl::Status DockerManagerService::BuildImageAs(
   r->set_duration_ms(result->duration_ms);
   r->set_context_bytes(result->context_bytes);
   for (const auto& d : result->pushed_digests) r->add_pushed_digests(d);
+  r->set_builder(result->builder == core::BuildRequest::Builder::kBuildKit
+                     ? dkd::v1::BuildSpec::BUILDER_BUILDKIT
+                     : dkd::v1::BuildSpec::BUILDER_CLASSIC);
   stream->Write(done);
   return absl::OkStatus();
 }

@@ -88,6 +88,17 @@ std::string CacheMountNamespace(const std::string& identity) {
   return absl::StrCat("dkd-owner-", Sha256Hex(identity).substr(0, 32));
 }
 
+bool BuildKitByDefault(const EnginePing& ping) {
+  std::vector<std::string> parts = absl::StrSplit(ping.api_version, '.');
+  int major = 0, minor = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &major) ||
+      !absl::SimpleAtoi(parts[1], &minor)) {
+    return false;
+  }
+  return ping.os_type == "linux" && std::make_pair(major, minor) >= std::make_pair(1, 39) &&
+         ping.builder_version != "1";
+}
+
 absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
                                                  const ContextReader& context,
                                                  const BuildCallback& on_event,
@@ -127,17 +138,9 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
     labels[k] = v;
   }
   RETURN_IF_ERROR(ValidateSimpleName("target", r.target));
-  // Auto is the classic builder unless the request needs BuildKit (secrets).
-  const bool buildkit = r.builder == BuildRequest::Builder::kBuildKit ||
-                        (r.builder == BuildRequest::Builder::kAuto && !r.secrets.empty());
-  const BuilderKind kind = buildkit ? BuilderKind::kBuildKit : BuilderKind::kClassic;
-  if (!buildkit) {
-    if (!r.secrets.empty()) {
-      return absl::InvalidArgumentError(
-          "secrets: secrets need the BuildKit builder (builder: BUILDER_BUILDKIT or AUTO)");
-    }
-  } else if (!build_sessions_) {
-    return absl::FailedPreconditionError("this dkd cannot open BuildKit build sessions");
+  if (r.builder == BuildRequest::Builder::kClassic && !r.secrets.empty()) {
+    return absl::InvalidArgumentError(
+        "secrets: secrets need the BuildKit builder (builder: BUILDER_BUILDKIT or AUTO)");
   }
   for (const auto& [id, data] : r.secrets) {
     const std::string field = absl::StrCat("secrets[\"", id, "\"]");
@@ -163,6 +166,21 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
       return absl::PermissionDeniedError(absl::StrCat(field, ": ", allowed.message()));
     }
   }
+  // The builder: named by the caller, or chosen for auto once the request
+  // is known to be well-formed (asking the engine is the first contact).
+  bool buildkit = r.builder == BuildRequest::Builder::kBuildKit;
+  if (r.builder == BuildRequest::Builder::kAuto) {
+    if (!r.secrets.empty()) {
+      buildkit = true;
+    } else if (build_sessions_) {
+      ASSIGN_OR_RETURN(EnginePing ping, engine_->LastPing());
+      buildkit = BuildKitByDefault(ping);
+    }
+  }
+  if (buildkit && !build_sessions_) {
+    return absl::FailedPreconditionError("this dkd cannot open BuildKit build sessions");
+  }
+  const BuilderKind kind = buildkit ? BuilderKind::kBuildKit : BuilderKind::kClassic;
   // BuildKit's cache mounts persist on the engine under their id, shared by
   // every build. With ownership on, dkd scopes them to the identity: the
   // frontend prefixes each cache id with this namespace ("<ns>/<id>"), and
@@ -314,6 +332,7 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   }
 
   BuildResult result;
+  result.builder = buildkit ? BuildRequest::Builder::kBuildKit : BuildRequest::Builder::kClassic;
   std::string error;
   int step = 0, total = 0;
   std::string instruction;

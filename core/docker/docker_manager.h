@@ -70,6 +70,13 @@ using ProgressCallback = std::function<bool(const Progress&)>;
 inline constexpr char kCacheMountNamespaceArg[] = "BUILDKIT_CACHE_MOUNT_NS";
 std::string CacheMountNamespace(const std::string& identity);
 
+// Whether BuildRequest::Builder::kAuto runs BuildKit on the engine that
+// answered `ping`, as Docker's CLI chooses since 23.0: a Linux engine
+// (BuildKit has no Windows worker) speaking API 1.39 or later (BuildKit
+// builds since Docker 18.09), unless its operator turned BuildKit off
+// (Builder-Version: 1, from daemon.json's features.buildkit=false).
+bool BuildKitByDefault(const EnginePing& ping);
+
 struct BuildRequest {
   ContainerConfig config;
   std::vector<std::string> extra_tags;
@@ -89,9 +96,11 @@ struct BuildRequest {
   // contexts alike. Over it the build ends with ResourceExhausted.
   int64_t max_context_bytes = 0;
 
-  // Which engine builder runs the build. kAuto is the classic builder for
-  // now, or BuildKit when the request has secrets; kBuildKit runs
-  // `POST /build?version=2` with a build session for credentials and secrets.
+  // Which engine builder runs the build. kBuildKit runs
+  // `POST /build?version=2` with a build session for credentials and
+  // secrets; kAuto is BuildKit when the engine offers it
+  // (BuildKitByDefault) and dkd can open build sessions, or when the
+  // request has secrets; otherwise the classic builder.
   enum class Builder { kAuto, kBuildKit, kClassic };
   Builder builder = Builder::kAuto;
   // Secret bytes by id for `RUN --mount=type=secret` (BuildKit only).
@@ -134,6 +143,8 @@ struct BuildResult {
   int64_t duration_ms = 0;
   int64_t context_bytes = 0;
   std::vector<std::string> pushed_digests;
+  // The builder that ran it: kBuildKit or kClassic, never kAuto.
+  BuildRequest::Builder builder = BuildRequest::Builder::kClassic;
 };
 
 // Pull-style reader of the build context tar: bytes read, 0 at the end.

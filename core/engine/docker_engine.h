@@ -69,6 +69,9 @@ class DockerEngine {
   virtual absl::StatusOr<EngineVersion> Version() = 0;
   // The negotiated API version, "" before a successful negotiation.
   virtual std::string ApiVersion() const = 0;
+  // The last GET /_ping answer since the version was (re)negotiated, pinging
+  // when there is none. Unavailable when the engine does not answer.
+  virtual absl::StatusOr<EnginePing> LastPing() = 0;
   virtual absl::StatusOr<EngineInfo> Info() = 0;
 
   // --- Containers ---

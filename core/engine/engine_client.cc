@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/base/fd_limit.h"
+#include "core/base/status_macros.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
 
@@ -203,6 +204,7 @@ std::string EngineClient::ApiVersion() const {
 struct EngineClient::Exchange {
   int status = 0;
   std::string api_version_header;
+  std::string os_type_header, builder_version_header;
   std::string body;  // Whole body (unary) or error body (streams), bounded.
 };
 
@@ -271,6 +273,8 @@ absl::Status EngineClient::Send(const EngineRequest& request, bool versioned, Ex
     last_data = absl::Now();
     exchange.status = res.status;
     exchange.api_version_header = res.get_header_value("Api-Version");
+    exchange.os_type_header = res.get_header_value("Ostype");
+    exchange.builder_version_header = res.get_header_value("Builder-Version");
     if (request.on_headers) request.on_headers(res.status);
     return true;
   };
@@ -357,7 +361,23 @@ absl::Status EngineClient::Ping() {
                                                EngineMessage(ex.body)));
   }
   AdoptApiVersion(ex.api_version_header);
+  absl::MutexLock lock(&mu_);
+  pinged_ = true;
+  os_type_ = ex.os_type_header;
+  builder_version_ = ex.builder_version_header;
   return absl::OkStatus();
+}
+
+absl::StatusOr<EnginePing> EngineClient::LastPing() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (pinged_ && !api_version_.empty()) {
+      return EnginePing{api_version_, os_type_, builder_version_};
+    }
+  }
+  RETURN_IF_ERROR(Ping());
+  absl::MutexLock lock(&mu_);
+  return EnginePing{api_version_, os_type_, builder_version_};
 }
 
 void EngineClient::AdoptApiVersion(absl::string_view api_version_header) {
@@ -379,6 +399,9 @@ void EngineClient::AdoptApiVersion(absl::string_view api_version_header) {
 void EngineClient::ForgetApiVersion() {
   absl::MutexLock lock(&mu_);
   api_version_.clear();
+  pinged_ = false;
+  os_type_.clear();
+  builder_version_.clear();
   idle_.clear();
 }
 

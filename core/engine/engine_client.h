@@ -127,6 +127,9 @@ class EngineClient {
   absl::Status Ping();
   // The negotiated version, or "" before a successful negotiation.
   std::string ApiVersion() const;
+  // The last /_ping answer since the version was (re)negotiated; pings when
+  // there is none (the version may come from a stream's headers instead).
+  absl::StatusOr<EnginePing> LastPing();
 
   // The request line target of `request`: the versioned path and query.
   std::string RequestTarget(const EngineRequest& request) const { return Target(request, true); }
@@ -169,6 +172,10 @@ class EngineClient {
 
   mutable absl::Mutex mu_;
   std::string api_version_ ABSL_GUARDED_BY(mu_);
+  // From the last /_ping; cleared with the version.
+  bool pinged_ ABSL_GUARDED_BY(mu_) = false;
+  std::string os_type_ ABSL_GUARDED_BY(mu_);
+  std::string builder_version_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<httplib::ClientImpl>> idle_ ABSL_GUARDED_BY(mu_);
 };
 

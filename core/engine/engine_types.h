@@ -27,6 +27,16 @@ struct EngineVersion {
   std::string git_commit;
 };
 
+// What GET /_ping said beyond the API version: which builders the engine
+// offers. Docker's CLI reads the same two headers to choose its builder.
+struct EnginePing {
+  std::string api_version;  // The negotiated version.
+  std::string os_type;      // Ostype: "linux", "windows"; "" if unsaid.
+  // Builder-Version: "2" (BuildKit), "1" (the operator turned BuildKit off
+  // with daemon.json's features.buildkit=false), "" = no preference stated.
+  std::string builder_version;
+};
+
 // GET /info.
 struct EngineInfo {
   std::string id, name;

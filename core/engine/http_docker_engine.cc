@@ -18,6 +18,11 @@ std::string ImagePath(const std::string& image, absl::string_view suffix = "") {
   return absl::StrCat("/images/", UrlEncode(image), suffix);
 }
 
+// The longest JSON message of a build, push or pull stream. BuildKit batches
+// its trace: with its step-log limits raised, one message can carry several
+// MiB of log lines (base64 inside JSON).
+constexpr size_t kMaxMessageLine = 64 << 20;
+
 // Splits a JSON-message body into messages. Not thread-safe.
 class MessageDecoder {
  public:
@@ -35,6 +40,12 @@ class MessageDecoder {
 
  private:
   bool Line(absl::string_view line) {
+    if (line.size() >= kMaxMessageLine) {
+      status_ = absl::ResourceExhaustedError(
+          absl::StrCat("the Docker Engine sent a JSON message of over ", kMaxMessageLine >> 20,
+                       " MiB; dkd reads none that long"));
+      return false;
+    }
     JsonMessage m;
     if (absl::Status s = ParseJsonMessage(line, m); !s.ok()) {
       status_ = s;
@@ -43,7 +54,7 @@ class MessageDecoder {
     return on_message_(m);
   }
   std::function<bool(const JsonMessage&)> on_message_;
-  LineSplitter lines_;
+  LineSplitter lines_{kMaxMessageLine};
   absl::Status status_;
 };
 
@@ -123,6 +134,8 @@ absl::Status HttpDockerEngine::Ping() { return client_->Ping(); }
 absl::StatusOr<EngineVersion> HttpDockerEngine::Version() { return client_->Version(); }
 
 std::string HttpDockerEngine::ApiVersion() const { return client_->ApiVersion(); }
+
+absl::StatusOr<EnginePing> HttpDockerEngine::LastPing() { return client_->LastPing(); }
 
 absl::StatusOr<EngineInfo> HttpDockerEngine::Info() {
   EngineRequest req;
@@ -298,8 +311,9 @@ absl::Status HttpDockerEngine::Messages(const EngineRequest& request,
   absl::Status s = client_->Stream(
       request, [&](absl::string_view d) { return messages.Feed(d); }, cancel);
   messages.Finish();
-  RETURN_IF_ERROR(s);
-  return messages.status();
+  // A message dkd could not read stopped the stream: that is the cause.
+  RETURN_IF_ERROR(messages.status());
+  return s;
 }
 
 EngineRequest HttpDockerEngine::BuildRequest(const BuildOptions& o) {

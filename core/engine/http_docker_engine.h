@@ -33,6 +33,7 @@ class HttpDockerEngine final : public DockerEngine {
   absl::Status Ping() override;
   absl::StatusOr<EngineVersion> Version() override;
   std::string ApiVersion() const override;
+  absl::StatusOr<EnginePing> LastPing() override;
   absl::StatusOr<EngineInfo> Info() override;
 
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(

@@ -15,6 +15,8 @@
 namespace dkd::testing {
 namespace {
 
+using ::testing::HasSubstr;
+
 class DkctlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -77,21 +79,40 @@ TEST_F(DkctlTest, BuildHonoursDockerignoreAndStreamsTheLog) {
   Write("ctx/sub/real", "yes");
   const std::string tag = Unique("dkde-build") + ":1";
   images_.push_back(tag);
-  CommandResult b = Run({"build", "--pull=false", "-t", tag, dir_ + "/ctx"});
+  // The default builder is BuildKit on this engine: its steps and log on
+  // stderr, as docker's plain progress.
+  CommandResult b =
+      Run({"build", "--pull=false", "--no-cache", "--progress", "plain", "-t", tag, dir_ + "/ctx"});
   ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
-  EXPECT_NE(b.out.find("Step 3/4 : RUN echo built-marker"), std::string::npos) << b.out;
-  EXPECT_NE(b.out.find("\nbuilt-marker\n"), std::string::npos) << b.out;
+  EXPECT_THAT(b.err, HasSubstr("[3/3] RUN echo built-marker\n"));
+  EXPECT_THAT(b.err, ::testing::ContainsRegex("#[0-9]+ [0-9.]+ built-marker\n"));
   CommandResult files = Docker({"run", "--rm", tag});
   EXPECT_EQ(files.out, "./.dockerignore\n./Dockerfile\n./app.txt\n./keep.log\n./sub/real\n");
+  // The classic builder: its log on stdout, as before, and the same files.
+  const std::string classic_tag = Unique("dkde-build-classic") + ":1";
+  images_.push_back(classic_tag);
+  CommandResult c = Run({"build", "--builder", "classic", "--pull=false", "--no-cache", "-t",
+                         classic_tag, dir_ + "/ctx"});
+  ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_NE(c.out.find("Step 3/4 : RUN echo built-marker"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("\nbuilt-marker\n"), std::string::npos) << c.out;
+  EXPECT_EQ(Docker({"run", "--rm", classic_tag}).out, files.out);
 }
 
 TEST_F(DkctlTest, FailingBuildExitsNonZeroWithTheStep) {
   Write("bad/Dockerfile", absl::StrCat("FROM ", *base_, "\nRUN echo about-to-fail && false\n"));
   const std::string tag = Unique("dkde-bad") + ":1";
-  CommandResult b = Run({"build", "--pull=false", "-t", tag, dir_ + "/bad"});
+  CommandResult b =
+      Run({"build", "--pull=false", "--no-cache", "--progress", "plain", "-t", tag, dir_ + "/bad"});
   EXPECT_EQ(b.exit_code, 1);
-  EXPECT_NE(b.out.find("about-to-fail"), std::string::npos);
-  EXPECT_NE(b.err.find("step 2/2"), std::string::npos) << b.err;
+  EXPECT_THAT(b.err, ::testing::ContainsRegex("#[0-9]+ [0-9.]+ about-to-fail\n"));
+  EXPECT_THAT(b.err, HasSubstr("build failed at [2/2] RUN echo about-to-fail && false: "));
+  EXPECT_THAT(b.err, HasSubstr("exit code: 1"));
+  CommandResult c =
+      Run({"build", "--builder", "classic", "--pull=false", "-t", tag, dir_ + "/bad"});
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.out.find("about-to-fail"), std::string::npos);
+  EXPECT_NE(c.err.find("step 2/2"), std::string::npos) << c.err;
 }
 
 TEST_F(DkctlTest, BuildKitBuildWithASecretPrintsPlainProgressAndTheImageId) {

@@ -1,6 +1,7 @@
 // DockerManager through dkd against the real engine and the fixture
 // registries. Every result is cross-checked with the engine's own view
 // (`docker inspect`), never with dkd's answer alone.
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -479,11 +480,13 @@ TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
     (*spec->mutable_config()->mutable_build_args())["MESSAGE"] = "from-arg";
     (*spec->mutable_config()->mutable_labels())["dkd.built"] = "yes";
     spec->set_target("final");
+    spec->set_builder(dkd::v1::BuildSpec::BUILDER_CLASSIC);
   });
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_FALSE(events.empty());
   ASSERT_TRUE(events.back().has_result());
   const auto& result = events.back().result();
+  EXPECT_EQ(result.builder(), dkd::v1::BuildSpec::BUILDER_CLASSIC);
   std::vector<std::string> steps;
   for (const auto& e : events) {
     if (e.has_step()) {
@@ -504,13 +507,53 @@ TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
   EXPECT_EQ(run.out, "from-arg\n");
 }
 
+// The default builder on this engine is BuildKit: the same build, its
+// stages as vertices.
+TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTargetOnTheDefaultBuilder) {
+  const std::string tag = Unique("dkd-build-bk") + ":1";
+  const std::string dockerfile =
+      absl::StrCat("FROM ", *base_, " AS builder\n", "ARG MESSAGE=default\n",
+                   "RUN echo \"$MESSAGE\" > /built.txt\n", "FROM ", *base_, " AS final\n",
+                   "COPY --from=builder /built.txt /built.txt\n", "COPY hello.txt /hello.txt\n",
+                   "CMD [\"cat\", \"/built.txt\"]\n");
+  std::vector<dkd::v1::BuildEvent> events;
+  grpc::Status s = Build(tag, dockerfile, {{"hello.txt", "hi\n"}}, &events, [](auto* spec) {
+    (*spec->mutable_config()->mutable_build_args())["MESSAGE"] = "from-arg";
+    (*spec->mutable_config()->mutable_labels())["dkd.built"] = "yes";
+    spec->set_target("final");
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_result());
+  const auto& result = events.back().result();
+  EXPECT_EQ(result.builder(), dkd::v1::BuildSpec::BUILDER_BUILDKIT);
+  std::set<std::string> vertices;
+  for (const auto& e : events) {
+    if (e.has_vertex()) vertices.insert(e.vertex().name());
+    EXPECT_FALSE(e.has_step());
+  }
+  // BuildKit names a step with its build args expanded.
+  EXPECT_TRUE(vertices.count("[builder 2/2] RUN echo \"from-arg\" > /built.txt"))
+      << absl::StrJoin(vertices, "\n");
+  EXPECT_TRUE(vertices.count("[final 3/3] COPY hello.txt /hello.txt"))
+      << absl::StrJoin(vertices, "\n");
+  nlohmann::json j = DockerInspect(tag);
+  EXPECT_EQ(j["Id"], result.image_id());
+  EXPECT_EQ(j["Config"]["Labels"]["dkd.built"], "yes");
+  EXPECT_GT(result.context_bytes(), 0);
+  EXPECT_EQ(result.tags(0), tag);
+  CommandResult run = RunCommand({"docker", "-H", TestEngineHost(), "run", "--rm", tag});
+  EXPECT_EQ(run.out, "from-arg\n");
+}
+
 TEST_F(DockerManagerTest, FailingBuildNamesTheStepAfterItsLogs) {
   const std::string tag = Unique("dkd-fail") + ":1";
   std::vector<dkd::v1::BuildEvent> events;
-  grpc::Status s = Build(tag,
-                         absl::StrCat("FROM ", *base_, "\nRUN echo before-failure\n",
-                                      "RUN echo about-to-fail && exit 3\n"),
-                         {}, &events);
+  grpc::Status s = Build(
+      tag,
+      absl::StrCat("FROM ", *base_, "\nRUN echo before-failure\n",
+                   "RUN echo about-to-fail && exit 3\n"),
+      {}, &events, [](auto* spec) { spec->set_builder(dkd::v1::BuildSpec::BUILDER_CLASSIC); });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("step 3/3"), std::string::npos) << s.error_message();
   EXPECT_NE(s.error_message().find("exit 3"), std::string::npos) << s.error_message();
@@ -520,6 +563,30 @@ TEST_F(DockerManagerTest, FailingBuildNamesTheStepAfterItsLogs) {
     EXPECT_FALSE(e.has_result());
   }
   EXPECT_NE(log.find("about-to-fail"), std::string::npos) << log;
+}
+
+TEST_F(DockerManagerTest, FailingBuildOnTheDefaultBuilderNamesTheStepInItsStatus) {
+  const std::string tag = Unique("dkd-fail-bk") + ":1";
+  std::vector<dkd::v1::BuildEvent> events;
+  grpc::Status s = Build(tag,
+                         absl::StrCat("FROM ", *base_, "\nRUN echo before-failure\n",
+                                      "RUN echo about-to-fail && exit 3\n"),
+                         {}, &events);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              ::testing::StartsWith("build failed at [3/3] RUN echo about-to-fail && exit 3: "));
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("exit code: 3"));
+  std::string log;
+  for (const auto& e : events) {
+    if (e.has_vertex_log()) log += e.vertex_log().data();
+    EXPECT_FALSE(e.has_result());
+  }
+  EXPECT_NE(log.find("about-to-fail"), std::string::npos) << log;
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_failure());
+  EXPECT_EQ(events.back().failure().step(), "[3/3] RUN echo about-to-fail && exit 3");
+  EXPECT_EQ(events.back().failure().exit_code(), 3);
+  EXPECT_EQ(events.back().failure().message(), s.error_message());
 }
 
 TEST_F(DockerManagerTest, CancelledBuildStopsOnTheEngine) {
@@ -535,9 +602,11 @@ TEST_F(DockerManagerTest, CancelledBuildStopsOnTheEngine) {
     }
     ctx.TryCancel();
   });
-  grpc::Status s =
-      Build(tag, absl::StrCat("FROM ", *base_, "\nRUN sleep 60 && echo ", marker, "\n"), {},
-            &events, nullptr, &ctx);
+  // The classic builder's step is an engine container (BuildKit's cancel is
+  // buildkit_build_test's).
+  grpc::Status s = Build(
+      tag, absl::StrCat("FROM ", *base_, "\nRUN sleep 60 && echo ", marker, "\n"), {}, &events,
+      [](auto* spec) { spec->set_builder(dkd::v1::BuildSpec::BUILDER_CLASSIC); }, &ctx);
   canceller.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
   // The engine stops the step and removes the build's container within seconds.

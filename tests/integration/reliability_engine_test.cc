@@ -345,7 +345,9 @@ std::string StartLongBuild(const DaemonProcess& d, const TestEngine& engine,
   const std::string tag = absl::StrCat("dkdt-leftover-", getpid());
   const std::string host = d.unix_host();
   *builder = std::thread([host, tag, context, result] {
-    *result = Dkctl(host, {"build", "--pull=false", "--no-cache", "-t", tag, context});
+    // Step containers are the classic builder's (BuildKit runs steps itself).
+    *result = Dkctl(
+        host, {"build", "--builder", "classic", "--pull=false", "--no-cache", "-t", tag, context});
   });
   std::string step;
   Eventually(

@@ -442,6 +442,17 @@ absl::StatusOr<EngineVersion> FakeDockerEngine::Version() {
 
 std::string FakeDockerEngine::ApiVersion() const { return "1.41"; }
 
+absl::StatusOr<EnginePing> FakeDockerEngine::LastPing() {
+  if (absl::Status s = Enter("LastPing"); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  return ping_;
+}
+
+void FakeDockerEngine::SetPing(EnginePing ping) {
+  absl::MutexLock lock(&mu_);
+  ping_ = std::move(ping);
+}
+
 absl::StatusOr<EngineInfo> FakeDockerEngine::Info() {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = EnterLocked("Info"); !s.ok()) return s;

@@ -105,6 +105,8 @@ class FakeDockerEngine final : public DockerEngine {
   // A pause before each streamed item.
   void SetItemDelay(absl::Duration delay);
   void ClearFaults();
+  // What LastPing() answers (default: API 1.41, linux, no builder stated).
+  void SetPing(EnginePing ping);
 
   // --- Observations ---
   std::vector<std::string> calls() const;
@@ -118,6 +120,7 @@ class FakeDockerEngine final : public DockerEngine {
   absl::Status Ping() override;
   absl::StatusOr<EngineVersion> Version() override;
   std::string ApiVersion() const override;
+  absl::StatusOr<EnginePing> LastPing() override;
   absl::StatusOr<EngineInfo> Info() override;
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(
       const ContainerListOptions& options) override;
@@ -231,6 +234,7 @@ class FakeDockerEngine final : public DockerEngine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
+  EnginePing ping_ ABSL_GUARDED_BY(mu_) = {"1.41", "linux", ""};
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t clock_ ABSL_GUARDED_BY(mu_) = 1700000000;
   std::map<std::string, Container> containers_ ABSL_GUARDED_BY(mu_);  // By id.

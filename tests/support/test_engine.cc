@@ -54,12 +54,13 @@ bool WaitFor(F done, std::chrono::milliseconds limit) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TestEngine>> TestEngine::Start() {
+absl::StatusOr<std::unique_ptr<TestEngine>> TestEngine::Start(const Options& options) {
   if (geteuid() != 0) return absl::FailedPreconditionError("a test engine needs root");
   if (access("/usr/sbin/dockerd", X_OK) != 0) {
     return absl::FailedPreconditionError("dockerd is not installed (scripts/install-deps.sh)");
   }
   std::unique_ptr<TestEngine> e(new TestEngine());
+  e->options_ = options;
   char tmpl[] = "/tmp/dkte.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   e->dir_ = tmpl;
@@ -114,6 +115,18 @@ absl::Status TestEngine::Launch() {
                                          "--log-level",
                                          "warn"};
   const std::string log = dir_ + "/dockerd.log";
+  // The environment, made before fork: the child only execs.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const absl::string_view entry(*e);
+    if (!options_.env.count(std::string(entry.substr(0, entry.find('='))))) {
+      env_strings.emplace_back(entry);
+    }
+  }
+  for (const auto& [k, v] : options_.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -126,7 +139,7 @@ absl::Status TestEngine::Launch() {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   pid_ = pid;

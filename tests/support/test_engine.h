@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,9 +27,15 @@ namespace dkd::testing {
 
 class TestEngine {
  public:
+  struct Options {
+    // Extra environment of dockerd, e.g. BuildKit's BUILDKIT_STEP_LOG_*
+    // limits, which it reads only from there.
+    std::map<std::string, std::string> env;
+  };
   // Starts the engine and imports busybox:latest. FailedPrecondition when not
   // root or dockerd is missing.
-  static absl::StatusOr<std::unique_ptr<TestEngine>> Start();
+  static absl::StatusOr<std::unique_ptr<TestEngine>> Start(const Options& options);
+  static absl::StatusOr<std::unique_ptr<TestEngine>> Start() { return Start(Options{}); }
   // Stops the engine (SIGCONT first if paused), kills whatever of it is left
   // (containerd, shims, container processes), unmounts and deletes its
   // directory and bridge.
@@ -62,6 +69,7 @@ class TestEngine {
   // shims), optionally only those whose command name is `comm`.
   std::vector<pid_t> OwnProcesses(const std::string& comm = "") const;
 
+  Options options_;
   std::string dir_;
   std::string socket_;
   std::string bridge_;

@@ -3,7 +3,7 @@
 // version=2 options naming that session, trace lines pass through as trace
 // events, a cancelled build is cancelled by id, and the rules (secrets need
 // BuildKit, a session factory, allowed cache sources, sandboxed RUN options)
-// hold before anything runs.
+// hold before anything runs; auto is BuildKit when the engine offers it.
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,16 +116,76 @@ TEST_F(DockerManagerBuildKitTest, TheSessionGetsTheRequestsCredentialsAndSecrets
   EXPECT_EQ(builds[0].cache_from, std::vector<std::string>{"127.0.0.1:5000/app:cache"});
 }
 
-TEST_F(DockerManagerBuildKitTest, AutoIsClassicUnlessTheRequestHasSecrets) {
-  ASSERT_TRUE(Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n").ok());
+TEST_F(DockerManagerBuildKitTest, AutoIsBuildKitWhenTheEngineOffersIt) {
+  auto result = Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->builder, BuildRequest::Builder::kBuildKit);
+  const std::vector<BuildOptions> builds = engine_->Builds();
+  ASSERT_EQ(builds.size(), 1u);
+  EXPECT_TRUE(builds[0].buildkit);
+  EXPECT_FALSE(builds[0].session_id.empty());
+  EXPECT_EQ(sessions_opened_, 1);
+}
+
+TEST_F(DockerManagerBuildKitTest, AutoIsClassicOnAnEngineWithoutBuildKitUnlessItNeedsSecrets) {
+  // The operator turned BuildKit off (daemon.json features.buildkit=false).
+  engine_->SetPing({"1.41", "linux", "1"});
+  auto classic = Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n");
+  ASSERT_TRUE(classic.ok()) << classic.status();
+  EXPECT_EQ(classic->builder, BuildRequest::Builder::kClassic);
+  // Secrets exist only on BuildKit: asking for them is asking for it.
   BuildRequest with_secret = Request(BuildRequest::Builder::kAuto);
   with_secret.secrets = {{"s", "v"}};
-  ASSERT_TRUE(Build(with_secret, "FROM busybox\n").ok());
+  auto buildkit = Build(with_secret, "FROM busybox\n");
+  ASSERT_TRUE(buildkit.ok()) << buildkit.status();
+  EXPECT_EQ(buildkit->builder, BuildRequest::Builder::kBuildKit);
+  // Named builders are what they say, whatever the engine prefers.
+  auto named = Build(Request(BuildRequest::Builder::kBuildKit), "FROM busybox\n");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->builder, BuildRequest::Builder::kBuildKit);
   const std::vector<BuildOptions> builds = engine_->Builds();
-  ASSERT_EQ(builds.size(), 2u);
+  ASSERT_EQ(builds.size(), 3u);
   EXPECT_FALSE(builds[0].buildkit);
   EXPECT_TRUE(builds[1].buildkit);
-  EXPECT_EQ(sessions_opened_, 1);
+  EXPECT_TRUE(builds[2].buildkit);
+  EXPECT_EQ(sessions_opened_, 2);
+}
+
+TEST_F(DockerManagerBuildKitTest, AutoAsksTheEngineOnlyAfterTheRequestIsChecked) {
+  BuildRequest bad = Request(BuildRequest::Builder::kAuto);
+  bad.config.tag = "no spaces allowed";
+  EXPECT_EQ(Build(bad, "FROM busybox\n").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->CallCount("LastPing"), 0);
+  // An engine that does not answer is the engine's problem, said as such.
+  engine_->SetDown(true);
+  auto down = Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n");
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
+  EXPECT_TRUE(engine_->Builds().empty());
+  EXPECT_EQ(sessions_opened_, 0);
+}
+
+TEST(BuildKitByDefaultTest, FollowsWhatTheEngineSaysOfItself) {
+  struct Case {
+    EnginePing ping;
+    bool buildkit;
+  };
+  const Case cases[] = {
+      {{"1.41", "linux", ""}, true},    // docker.io 20.10: no preference stated.
+      {{"1.41", "linux", "2"}, true},   // features.buildkit=true.
+      {{"1.41", "linux", "1"}, false},  // features.buildkit=false.
+      {{"1.39", "linux", ""}, true},    // Docker 18.09, BuildKit's first release.
+      {{"1.38", "linux", ""}, false},   // Before it.
+      {{"1.9", "linux", ""}, false},    // Compared as numbers, not text.
+      {{"1.100", "linux", ""}, true},   {{"2.0", "linux", ""}, true},
+      {{"1.41", "windows", ""}, false},  // No BuildKit worker on Windows.
+      {{"1.41", "", ""}, false},         // An engine that does not say.
+      {{"", "linux", ""}, false},       {{"one.41", "linux", ""}, false},
+      {{"1.41.2", "linux", ""}, false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(BuildKitByDefault(c.ping), c.buildkit)
+        << c.ping.api_version << " " << c.ping.os_type << " " << c.ping.builder_version;
+  }
 }
 
 TEST_F(DockerManagerBuildKitTest, EachBuildHasItsOwnIdAndSession) {
