@@ -112,6 +112,9 @@ class DockerManagerTest : public ::testing::Test {
 
   // Builds `dockerfile` (plus files) through dkd's BuildImage with a streamed
   // context made by `tar`; returns the final status and collects events.
+  std::vector<dkd::v1::BuildEvent> BuildMultiStage(const std::string& tag,
+                                                   dkd::v1::BuildSpec::Builder builder,
+                                                   dkd::v1::BuildSpec::Builder expected);
   grpc::Status Build(const std::string& tag, const std::string& dockerfile,
                      const std::map<std::string, std::string>& files,
                      std::vector<dkd::v1::BuildEvent>* events,
@@ -468,25 +471,44 @@ TEST_F(DockerManagerTest, LogsFollowDeliversLinesLiveWithStreamsApart) {
   EXPECT_EQ(last_err, "err3\n");
 }
 
-TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
-  const std::string tag = Unique("dkd-build") + ":1";
+// Builds a two-stage Dockerfile with a build arg, a label and a target on
+// `builder`, checks the image the engine has, and returns the build's events.
+std::vector<dkd::v1::BuildEvent> DockerManagerTest::BuildMultiStage(
+    const std::string& tag, dkd::v1::BuildSpec::Builder builder,
+    dkd::v1::BuildSpec::Builder expected) {
   const std::string dockerfile =
       absl::StrCat("FROM ", *base_, " AS builder\n", "ARG MESSAGE=default\n",
                    "RUN echo \"$MESSAGE\" > /built.txt\n", "FROM ", *base_, " AS final\n",
                    "COPY --from=builder /built.txt /built.txt\n", "COPY hello.txt /hello.txt\n",
                    "CMD [\"cat\", \"/built.txt\"]\n");
   std::vector<dkd::v1::BuildEvent> events;
-  grpc::Status s = Build(tag, dockerfile, {{"hello.txt", "hi\n"}}, &events, [](auto* spec) {
+  grpc::Status s = Build(tag, dockerfile, {{"hello.txt", "hi\n"}}, &events, [builder](auto* spec) {
     (*spec->mutable_config()->mutable_build_args())["MESSAGE"] = "from-arg";
     (*spec->mutable_config()->mutable_labels())["dkd.built"] = "yes";
     spec->set_target("final");
-    spec->set_builder(dkd::v1::BuildSpec::BUILDER_CLASSIC);
+    spec->set_builder(builder);
   });
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_FALSE(events.empty());
-  ASSERT_TRUE(events.back().has_result());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  if (events.empty() || !events.back().has_result()) {
+    ADD_FAILURE() << "no result event";
+    return events;
+  }
   const auto& result = events.back().result();
-  EXPECT_EQ(result.builder(), dkd::v1::BuildSpec::BUILDER_CLASSIC);
+  EXPECT_EQ(result.builder(), expected);
+  nlohmann::json j = DockerInspect(tag);
+  EXPECT_EQ(j["Id"], result.image_id());
+  EXPECT_EQ(j["Config"]["Labels"]["dkd.built"], "yes");
+  EXPECT_GT(result.context_bytes(), 0);
+  EXPECT_EQ(result.tags(0), tag);
+  CommandResult run = RunCommand({"docker", "-H", TestEngineHost(), "run", "--rm", tag});
+  EXPECT_EQ(run.out, "from-arg\n");
+  return events;
+}
+
+TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
+  const std::vector<dkd::v1::BuildEvent> events =
+      BuildMultiStage(Unique("dkd-build") + ":1", dkd::v1::BuildSpec::BUILDER_CLASSIC,
+                      dkd::v1::BuildSpec::BUILDER_CLASSIC);
   std::vector<std::string> steps;
   for (const auto& e : events) {
     if (e.has_step()) {
@@ -498,35 +520,14 @@ TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTarget) {
   ASSERT_EQ(steps.size(), 8u) << absl::StrJoin(steps, "\n");
   EXPECT_EQ(steps[2], "3/8 RUN echo \"$MESSAGE\" > /built.txt");
   EXPECT_EQ(steps[7], "8/8 LABEL dkd.built=yes");
-  nlohmann::json j = DockerInspect(tag);
-  EXPECT_EQ(j["Id"], result.image_id());
-  EXPECT_EQ(j["Config"]["Labels"]["dkd.built"], "yes");
-  EXPECT_GT(result.context_bytes(), 0);
-  EXPECT_EQ(result.tags(0), tag);
-  CommandResult run = RunCommand({"docker", "-H", TestEngineHost(), "run", "--rm", tag});
-  EXPECT_EQ(run.out, "from-arg\n");
 }
 
 // The default builder on this engine is BuildKit: the same build, its
 // stages as vertices.
 TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTargetOnTheDefaultBuilder) {
-  const std::string tag = Unique("dkd-build-bk") + ":1";
-  const std::string dockerfile =
-      absl::StrCat("FROM ", *base_, " AS builder\n", "ARG MESSAGE=default\n",
-                   "RUN echo \"$MESSAGE\" > /built.txt\n", "FROM ", *base_, " AS final\n",
-                   "COPY --from=builder /built.txt /built.txt\n", "COPY hello.txt /hello.txt\n",
-                   "CMD [\"cat\", \"/built.txt\"]\n");
-  std::vector<dkd::v1::BuildEvent> events;
-  grpc::Status s = Build(tag, dockerfile, {{"hello.txt", "hi\n"}}, &events, [](auto* spec) {
-    (*spec->mutable_config()->mutable_build_args())["MESSAGE"] = "from-arg";
-    (*spec->mutable_config()->mutable_labels())["dkd.built"] = "yes";
-    spec->set_target("final");
-  });
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_FALSE(events.empty());
-  ASSERT_TRUE(events.back().has_result());
-  const auto& result = events.back().result();
-  EXPECT_EQ(result.builder(), dkd::v1::BuildSpec::BUILDER_BUILDKIT);
+  const std::vector<dkd::v1::BuildEvent> events =
+      BuildMultiStage(Unique("dkd-build-bk") + ":1", dkd::v1::BuildSpec::BUILDER_AUTO,
+                      dkd::v1::BuildSpec::BUILDER_BUILDKIT);
   std::set<std::string> vertices;
   for (const auto& e : events) {
     if (e.has_vertex()) vertices.insert(e.vertex().name());
@@ -537,13 +538,6 @@ TEST_F(DockerManagerTest, MultiStageBuildWithArgsAndTargetOnTheDefaultBuilder) {
       << absl::StrJoin(vertices, "\n");
   EXPECT_TRUE(vertices.count("[final 3/3] COPY hello.txt /hello.txt"))
       << absl::StrJoin(vertices, "\n");
-  nlohmann::json j = DockerInspect(tag);
-  EXPECT_EQ(j["Id"], result.image_id());
-  EXPECT_EQ(j["Config"]["Labels"]["dkd.built"], "yes");
-  EXPECT_GT(result.context_bytes(), 0);
-  EXPECT_EQ(result.tags(0), tag);
-  CommandResult run = RunCommand({"docker", "-H", TestEngineHost(), "run", "--rm", tag});
-  EXPECT_EQ(run.out, "from-arg\n");
 }
 
 TEST_F(DockerManagerTest, FailingBuildNamesTheStepAfterItsLogs) {
