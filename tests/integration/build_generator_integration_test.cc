@@ -20,6 +20,7 @@
 // images. The generic template, the optimizer and the
 // build script are proven fully: built, run and inspected on the engine.
 #include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -299,6 +300,58 @@ TEST_F(BuildGeneratorIntegrationTest, TemplateBuildStagesRunThroughDkdsBuildKitP
     EXPECT_TRUE(absl::StrContains(r.err, "exit code: 127")) << r.err;
   }
   EXPECT_GE(with_mounts, 2) << "no cache-mount variant was built";
+}
+
+// `--buildkit-cache` output really caches: the python template's build stage,
+// built twice through dkd on its default builder (BuildKit here), with the
+// requirements changed in between so that the RUN runs again. No Python can
+// be installed offline, so the base image's `python` and `pip` are stand-in
+// scripts; what is under test is the generated cache mount: the second
+// build's pip finds the file the first build's pip left in its cache dir.
+TEST_F(BuildGeneratorIntegrationTest, GeneratedCacheMountKeepsThePackageCacheAcrossBuilds) {
+  const std::string tools = Dir("standin-python");
+  Write(tools + "/python", "#!/bin/sh\n[ \"$1 $2\" = \"-m venv\" ] && mkdir -p \"$3/bin\"\n");
+  Write(tools + "/pip",
+        "#!/bin/sh\n"
+        "probe=/root/.cache/pip/$PROBE\n"
+        "if [ -f \"$probe\" ]; then echo \"pip-cache hit: $(cat \"$probe\")\"; exit 0; fi\n"
+        "mkdir -p /root/.cache/pip && cat \"$3\" > \"$probe\" && echo pip-cache miss\n");
+  Write(tools + "/Dockerfile",
+        absl::StrCat("FROM ", base_,
+                     "\nCOPY python pip /usr/local/bin/\n"
+                     "RUN chmod 755 /usr/local/bin/python /usr/local/bin/pip\n"));
+  // In the fixture registry's name, so the base-registry policy allows it;
+  // it is only local (builds run with pull off).
+  const std::string standin = Image("standin-python");
+  const std::string standin_ref = absl::StrCat(FixtureEnv("DKD_TEST_REGISTRY"), "/", standin);
+  images_.push_back(standin_ref);
+  ASSERT_EQ(Build({"-t", standin_ref, tools}).exit_code, 0);
+
+  BuildConfig config = Config("python");
+  config.set_base_image(standin_ref);
+  config.set_runtime_base_image(standin_ref);
+  config.set_use_buildkit_cache(true);
+  // A cache of its own on this shared engine: the probe's name is unique.
+  (*config.mutable_build_args())["PROBE"] = absl::StrCat("probe-", getpid(), "-", time(nullptr));
+  dkd::v1::GeneratedDockerfile g;
+  ASSERT_TRUE(Generate(config, &g).ok());
+  ASSERT_TRUE(absl::StrContains(g.dockerfile(), "--mount=type=cache,target=/root/.cache/pip"))
+      << g.dockerfile();
+  const std::string ctx = Context("cache-mount", g);
+  auto build = [&](const std::string& requirements) {
+    Write(ctx + "/requirements.txt", requirements + "\n");
+    return Dkctl(daemon_->unix_host(), {"build", "--progress", "plain", "--pull=false", "--target",
+                                        "build", "-t", Image("cache-mount"), ctx});
+  };
+  CommandResult first = build("first");
+  ASSERT_EQ(first.exit_code, 0) << first.err << g.dockerfile();
+  EXPECT_THAT(first.err, ::testing::HasSubstr("pip-cache miss"));
+  CommandResult second = build("second");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.err, ::testing::HasSubstr("pip-cache hit: first"));
+  // The RUN ran again (its input changed): the hit is the cache mount's.
+  EXPECT_THAT(second.err,
+              ::testing::Not(::testing::ContainsRegex("RUN --mount[^\n]*\n#[0-9]+ CACHED")));
 }
 
 TEST_F(BuildGeneratorIntegrationTest, GenericTemplateOnBusyboxBuildsAndRuns) {
