@@ -89,13 +89,7 @@ std::string CacheMountNamespace(const std::string& identity) {
 }
 
 bool BuildKitByDefault(const EnginePing& ping) {
-  std::vector<std::string> parts = absl::StrSplit(ping.api_version, '.');
-  int major = 0, minor = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &major) ||
-      !absl::SimpleAtoi(parts[1], &minor)) {
-    return false;
-  }
-  return ping.os_type == "linux" && std::make_pair(major, minor) >= std::make_pair(1, 39) &&
+  return ping.os_type == "linux" && ParseApiVersion(ping.api_version) >= std::make_pair(1, 39) &&
          ping.builder_version != "1";
 }
 

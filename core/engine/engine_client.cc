@@ -20,10 +20,6 @@
 #include "spdlog/spdlog.h"
 
 namespace dkd::core {
-namespace {
-
-// Most bytes of an error body kept for the message.
-constexpr size_t kMaxErrorBody = 64 * 1024;
 
 // "1.41" -> {1, 41}; unparsable -> {0, 0}.
 std::pair<int, int> ParseApiVersion(absl::string_view v) {
@@ -35,6 +31,11 @@ std::pair<int, int> ParseApiVersion(absl::string_view v) {
   }
   return {major, minor};
 }
+
+namespace {
+
+// Most bytes of an error body kept for the message.
+constexpr size_t kMaxErrorBody = 64 * 1024;
 
 std::string EngineMessage(absl::string_view body) {
   auto j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);

@@ -99,6 +99,9 @@ struct EngineResponse {
 // 503 Unavailable, other 5xx Internal.
 absl::Status StatusFromEngineHttp(int http_status, absl::string_view body);
 
+// An API version's numbers: "1.41" -> {1, 41}; unparsable -> {0, 0}.
+std::pair<int, int> ParseApiVersion(absl::string_view v);
+
 // Percent-encodes a query component.
 std::string UrlEncode(absl::string_view s);
 

@@ -19,8 +19,8 @@
 // Not proven: that the toolchain steps themselves succeed in the real language
 // images. The generic template, the optimizer and the
 // build script are proven fully: built, run and inspected on the engine.
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -269,6 +269,22 @@ TEST_F(DockerManagerBuildKitTest, RulesHoldBeforeAnythingRuns) {
   // bytes reach the engine, so its session can never serve a step.
 }
 
+// A caller who names no builder gets BuildKit here, and with it BuildKit's
+// rules: the Dockerfile is checked as the builder the engine is sent reads it.
+TEST_F(DockerManagerBuildKitTest, TheDefaultBuilderIsCheckedAsTheBuilderItRuns) {
+  for (const std::string& line :
+       {std::string("RUN --network=host true"), std::string("RUN --security=insecure true"),
+        std::string("RUN --mount=type=bind,from=evil.example.com/tools,target=/t true"),
+        std::string("COPY --from=evil.example.com/tools /x /x")}) {
+    auto refused = Build(Request(BuildRequest::Builder::kAuto), "FROM busybox\n" + line + "\n");
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied)
+        << line << ": " << refused.status();
+  }
+  // What reached the engine for each was a BuildKit build stopped before its
+  // Dockerfile's bytes, never a classic one.
+  for (const BuildOptions& b : engine_->Builds()) EXPECT_TRUE(b.buildkit);
+}
+
 TEST_F(DockerManagerBuildKitTest, WithOwnershipEachIdentitysCacheMountsGetItsOwnNamespace) {
   BuildRequest alice = Request();
   alice.owner = {"alice", true};
