@@ -18,6 +18,8 @@
 #include "core/engine/engine_hijack.h"
 #include "moby/buildkit/secrets/v1/secrets.grpc.pb.h"
 #include "moby/filesync/v1/auth.grpc.pb.h"
+#include "moby/filesync/v1/filesync.grpc.pb.h"
+#include "server/filesync_sender.h"
 #include "spdlog/spdlog.h"
 
 namespace dkd::server {
@@ -91,8 +93,55 @@ class BuildKitSession::Services {
     const Services* s_;
   };
 
+  // The build context, as the "context" and "dockerfile" directories.
+  class FileSync final : public auth::FileSync::Service {
+   public:
+    explicit FileSync(const Services* s) : s_(s) {}
+    grpc::Status DiffCopy(
+        grpc::ServerContext* context,
+        grpc::ServerReaderWriter<fsutil::types::Packet, fsutil::types::Packet>* stream) override {
+      std::vector<std::pair<std::string, std::string>> md;
+      for (const auto& [k, v] : context->client_metadata()) {
+        md.emplace_back(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+      }
+      const FileSyncRequest request = ParseFileSyncMetadata(md);
+      const core::ContextStore* store = s_->options_.context.get();
+      if (store == nullptr || (request.dir_name != "context" && request.dir_name != "dockerfile")) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            absl::StrCat("no access allowed to dir \"", request.dir_name, "\""));
+      }
+      auto selected = store->Select(request.filter);
+      if (!selected.ok()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            std::string(selected.status().message()));
+      }
+      class Stream final : public PacketStream {
+       public:
+        explicit Stream(grpc::ServerReaderWriter<fsutil::types::Packet, fsutil::types::Packet>* s)
+            : s_(s) {}
+        bool Read(fsutil::types::Packet* p) override { return s_->Read(p); }
+        bool Write(const fsutil::types::Packet& p) override { return s_->Write(p); }
+
+       private:
+        grpc::ServerReaderWriter<fsutil::types::Packet, fsutil::types::Packet>* s_;
+      } packets(stream);
+      absl::Status served = ServeDiffCopy(*store, *selected, packets);
+      spdlog::debug("build session: file sync of {}: {} of {} entries, {}", request.dir_name,
+                    selected->size(), store->entries().size(), served.ToString());
+      if (!served.ok()) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(served.message()));
+      }
+      return grpc::Status::OK;
+    }
+
+   private:
+    const Services* s_;
+  };
+
   Auth auth{this};
   Secrets secrets{this};
+  FileSync filesync{this};
+  bool has_context() const { return options_.context != nullptr; }
 
  private:
   const BuildKitSessionOptions options_;
@@ -147,11 +196,16 @@ absl::StatusOr<std::unique_ptr<BuildKitSession>> BuildKitSession::Start(
       {"X-Docker-Expose-Session-Grpc-Method", "/moby.buildkit.secrets.v1.Secrets/GetSecret"},
       {"X-Docker-Expose-Session-Grpc-Method", "/grpc.health.v1.Health/Check"},
   };
+  if (session->services_->has_context()) {
+    req.headers.emplace_back("X-Docker-Expose-Session-Grpc-Method",
+                             "/moby.filesync.v1.FileSync/DiffCopy");
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.RegisterService(&session->services_->auth);
   builder.RegisterService(&session->services_->secrets);
+  if (session->services_->has_context()) builder.RegisterService(&session->services_->filesync);
   // The engine's health checks come every second with nothing else on the
   // connection: never count them as abusive pings.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
@@ -177,12 +231,12 @@ absl::StatusOr<std::unique_ptr<BuildKitSession>> BuildKitSession::Start(
 }
 
 core::BuildSessionFactory BuildKitSessionFactory(std::shared_ptr<core::EngineClient> engine) {
-  return [engine](const std::vector<core::RegistryAuth>& credentials,
-                  const std::map<std::string, std::string>& secrets)
+  return [engine](const core::BuildSessionOptions& so)
              -> absl::StatusOr<std::unique_ptr<core::BuildSession>> {
     BuildKitSessionOptions options;
-    options.credentials = credentials;
-    options.secrets = secrets;
+    options.credentials = so.credentials;
+    options.secrets = so.secrets;
+    options.context = so.context;
     ASSIGN_OR_RETURN(std::unique_ptr<BuildKitSession> session,
                      BuildKitSession::Start(*engine, std::move(options)));
     return std::unique_ptr<core::BuildSession>(std::move(session));

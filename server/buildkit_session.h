@@ -1,6 +1,7 @@
 // BuildKitSession: the gRPC services dkd serves to the engine for one
-// BuildKit build — registry credentials (moby.filesync.v1.Auth) and secrets
-// (moby.buildkit.secrets.v1.Secrets) — over a hijacked `POST /session`.
+// BuildKit build — registry credentials (moby.filesync.v1.Auth), secrets
+// (moby.buildkit.secrets.v1.Secrets) and the checked build context
+// (moby.filesync.v1.FileSync) — over a hijacked `POST /session`.
 //
 // The engine dials the session like a gRPC client over h2c on the hijacked
 // connection; dkd serves it with a gRPC server of the session's own, so a
@@ -33,6 +34,8 @@ struct BuildKitSessionOptions {
   std::vector<core::RegistryAuth> credentials;
   // Secret bytes by id (`RUN --mount=type=secret,id=...`).
   std::map<std::string, std::string> secrets;
+  // The checked build context (moby.filesync.v1.FileSync), or none.
+  std::shared_ptr<const core::ContextStore> context;
   // Shown by the engine as the session's name.
   std::string name = "dkd";
 };

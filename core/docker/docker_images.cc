@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -20,6 +21,7 @@
 #include "core/base/validation.h"
 #include "core/context/context_canon.h"
 #include "core/context/context_path.h"
+#include "core/context/context_store.h"
 #include "core/context/context_tar.h"
 #include "core/docker/container_spec.h"
 #include "core/docker/docker_internal.h"
@@ -240,6 +242,8 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
       packer.join();
     }
   };
+  // Whatever way the build ends, the packer is stopped and joined.
+  absl::Cleanup packer_joined = [&] { join_packer(); };
 
   BuildOptions build;
   build.tags = tags;
@@ -311,15 +315,29 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   build.cache_from = r.cache_from;
   // BuildKit: a session of this build's own gives the engine the request's
   // credentials (for bases and cache sources) and secrets, nothing else.
+  // The context reaches BuildKit through the session too: dkd reads the
+  // whole canonical context first (every check above has then passed before
+  // the engine hears of the build) and the engine fetches only the files
+  // the build uses, from what dkd checked.
   std::unique_ptr<BuildSession> session;
   if (buildkit) {
-    std::vector<RegistryAuth> credentials;
+    BuildSessionOptions so;
     if (!r.auth.empty()) {
       RegistryAuth a = r.auth;
       if (a.server_address.empty()) a.server_address = main_ref.domain;
-      credentials.push_back(std::move(a));
+      so.credentials.push_back(std::move(a));
     }
-    ASSIGN_OR_RETURN(session, build_sessions_(credentials, r.secrets));
+    so.secrets = r.secrets;
+    if (!context_spool_dir_.empty()) {
+      auto store = ContextStore::Load([&canon](char* buf, size_t n) { return canon.Read(buf, n); },
+                                      context_spool_dir_);
+      RETURN_IF_ERROR(store.status());
+      so.context = std::move(*store);
+      // BuildKit's frontend has no "dockerfile" fallback of its own.
+      build.dockerfile = canon.checked_dockerfile();
+      build.context_from_session = true;
+    }
+    ASSIGN_OR_RETURN(session, build_sessions_(so));
     build.buildkit = true;
     build.build_id = NewBuildId();
     build.session_id = session->id();
@@ -333,8 +351,12 @@ absl::StatusOr<BuildResult> DockerManager::Build(const BuildRequest& r,
   // Leftover step containers are the classic builder's; BuildKit runs its
   // steps without engine containers.
   auto steps = build_leftovers_ && !buildkit ? build_leftovers_->Begin() : nullptr;
+  DockerEngine::BodyReader body = nullptr;
+  if (!build.context_from_session) {
+    body = [&canon](char* buf, size_t n) { return canon.Read(buf, n); };
+  }
   absl::Status s = engine_->Build(
-      build, [&canon](char* buf, size_t n) { return canon.Read(buf, n); },
+      build, body,
       [&](const JsonMessage& m) {
         if (steps) steps->Observe(m.stream);
         if (!m.error.empty()) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/context/context_store.h"
 #include "core/docker/build_leftovers.h"
 #include "core/docker/container_cache.h"
 #include "core/engine/docker_engine.h"
@@ -112,18 +113,27 @@ struct BuildRequest {
 };
 
 // A BuildKit build session: the services the engine calls back during a
-// build (registry credentials, secrets). Closed when destroyed.
+// build (registry credentials, secrets, the build context). Closed when
+// destroyed.
 class BuildSession {
  public:
   virtual ~BuildSession() = default;
   // The id the build names with `session=`.
   virtual const std::string& id() const = 0;
 };
-// Opens a session that gives `credentials` (by their registry host) and
-// `secrets` (by id) to the engine, and nothing else.
-using BuildSessionFactory = std::function<absl::StatusOr<std::unique_ptr<BuildSession>>(
-    const std::vector<RegistryAuth>& credentials,
-    const std::map<std::string, std::string>& secrets)>;
+struct BuildSessionOptions {
+  // Given by their registry host.
+  std::vector<RegistryAuth> credentials;
+  // Given by id.
+  std::map<std::string, std::string> secrets;
+  // The checked context, served as both the "context" and the "dockerfile"
+  // directory of BuildKit's file sync.
+  std::shared_ptr<const ContextStore> context;
+};
+// Opens a session that gives the engine what `options` holds, and nothing
+// else.
+using BuildSessionFactory =
+    std::function<absl::StatusOr<std::unique_ptr<BuildSession>>(const BuildSessionOptions&)>;
 
 struct BuildEvent {
   // kTrace: one BuildKit progress message, the engine's base64 `aux` of a
@@ -247,6 +257,11 @@ class DockerManager {
   // How BuildKit builds get their session; without one, BuildKit builds are
   // FailedPrecondition. Set once, before serving.
   void SetBuildSessionFactory(BuildSessionFactory factory) { build_sessions_ = std::move(factory); }
+  // Serves BuildKit builds' contexts through the session's file sync,
+  // spooled in `dir` while the engine may fetch from them (an anonymous file,
+  // at most limits.max_context_bytes per build). Unset (""), BuildKit builds
+  // get the context tar as the request body.
+  void SetContextSpoolDir(std::string dir) { context_spool_dir_ = std::move(dir); }
   void SetBuildLeftovers(std::shared_ptr<BuildLeftovers> leftovers) {
     build_leftovers_ = std::move(leftovers);
   }
@@ -358,6 +373,7 @@ class DockerManager {
   std::unique_ptr<ContainerListCache> list_cache_;
   std::shared_ptr<BuildLeftovers> build_leftovers_;
   BuildSessionFactory build_sessions_;
+  std::string context_spool_dir_;
   TagReservations tags_being_written_;
   // Serializes bind-mount checks with their creates (see Run).
   std::mutex binds_mu_;

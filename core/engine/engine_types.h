@@ -237,6 +237,9 @@ struct BuildOptions {
   bool buildkit = false;
   std::string build_id;
   std::string session_id;
+  // BuildKit fetches the context and the Dockerfile from the session's file
+  // sync (`remote=client-session`); the request has no body.
+  bool context_from_session = false;
   std::string platform;  // "" = the engine's own.
   std::vector<std::string> cache_from;
 };

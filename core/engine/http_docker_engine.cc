@@ -338,6 +338,7 @@ EngineRequest HttpDockerEngine::BuildRequest(const BuildOptions& o) {
     req.query.emplace_back("version", "2");
     req.query.emplace_back("buildid", o.build_id);
     if (!o.session_id.empty()) req.query.emplace_back("session", o.session_id);
+    if (o.context_from_session) req.query.emplace_back("remote", "client-session");
   }
   if (!o.platform.empty()) req.query.emplace_back("platform", o.platform);
   if (!o.cache_from.empty()) {

@@ -5,6 +5,8 @@
 // password fails the build with the engine's reason.
 #include "server/buildkit_session.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -95,8 +97,10 @@ class BuildKitSessionTest : public ::testing::Test {
     return repo + ":v1";
   }
 
+  // With `context_from_session`, the request has no body and the engine
+  // fetches the context from the session's file sync.
   BuildResult Build(const std::string& dockerfile, const std::string& tag,
-                    const std::string& session_id) {
+                    const std::string& session_id, bool context_from_session = false) {
     const std::string context =
         dkd::testing::TarFile("Dockerfile", dockerfile) + dkd::testing::TarEnd();
     core::EngineRequest req;
@@ -104,7 +108,12 @@ class BuildKitSessionTest : public ::testing::Test {
     req.path = "/build";
     req.query = {{"version", "2"}, {"buildid", Unique("bk")}, {"t", tag}, {"rm", "1"}};
     if (!session_id.empty()) req.query.emplace_back("session", session_id);
-    req.body = context;
+    if (context_from_session) {
+      req.query.emplace_back("remote", "client-session");
+      req.query.emplace_back("dockerfile", "sub/Dockerfile");
+    } else {
+      req.body = context;
+    }
     req.content_type = "application/x-tar";
     req.read_timeout = absl::Seconds(120);
     BuildResult result;
@@ -157,6 +166,43 @@ TEST_F(BuildKitSessionTest, APrivateBaseResolvesOnlyThroughTheSessionsCredential
   EXPECT_TRUE(with.error.empty()) << with.error;
   EXPECT_THAT(with.image_id, ::testing::StartsWith("sha256:"));
   EXPECT_THAT(with.progress, HasSubstr("built-on-private"));
+  (*session)->Close();
+}
+
+TEST_F(BuildKitSessionTest, TheContextIsServedByFileSyncWithItsIgnoreRulesAndSymlinks) {
+  // The engine's frontend fetches sub/Dockerfile through the "dockerfile"
+  // directory, .dockerignore and the COPY sources through "context"; the
+  // symlinked COPY source brings its target along.
+  using dkd::testing::TarFile;
+  const std::string dockerfile =
+      absl::StrCat("FROM ", FixtureEnv("DKD_TEST_BASE_IMAGE"),
+                   "\nCOPY app/ /app/\nCOPY link.txt /l.txt\n"
+                   "RUN cat /app/a.txt /l.txt && test ! -e /app/ignored.log && echo filesync-ok\n");
+  const std::string tar = TarFile("sub/Dockerfile", dockerfile) +
+                          TarFile(".dockerignore", "app/*.log\n") +
+                          TarFile("app/a.txt", "from-a\n") + TarFile("app/ignored.log", "no\n") +
+                          dkd::testing::TarSymlink("link.txt", "app/a.txt") +
+                          TarFile("unused.bin", std::string(1 << 20, 'u')) + dkd::testing::TarEnd();
+  size_t off = 0;
+  auto store = core::ContextStore::Load(
+      [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
+        const size_t k = std::min(n, tar.size() - off);
+        std::memcpy(buf, tar.data() + off, k);
+        off += k;
+        return k;
+      },
+      ::testing::TempDir());
+  ASSERT_TRUE(store.ok()) << store.status();
+  BuildKitSessionOptions options;
+  options.context = std::move(*store);
+  auto session = BuildKitSession::Start(*engine_, options);
+  ASSERT_TRUE(session.ok()) << session.status();
+  BuildResult r = Build("", Unique("bk-filesync") + ":1", (*session)->id(),
+                        /*context_from_session=*/true);
+  EXPECT_TRUE(r.error.empty()) << r.error << r.progress;
+  EXPECT_THAT(r.image_id, ::testing::StartsWith("sha256:"));
+  EXPECT_THAT(r.progress, HasSubstr("filesync-ok"));
+  EXPECT_THAT(r.progress, HasSubstr("from-a"));
   (*session)->Close();
 }
 

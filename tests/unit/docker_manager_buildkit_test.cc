@@ -40,14 +40,15 @@ class DockerManagerBuildKitTest : public ::testing::Test {
  protected:
   DockerManagerBuildKitTest()
       : engine_(std::make_shared<FakeDockerEngine>()), manager_(engine_, Policy()) {
-    manager_.SetBuildSessionFactory([this](const std::vector<RegistryAuth>& credentials,
-                                           const std::map<std::string, std::string>& secrets)
-                                        -> absl::StatusOr<std::unique_ptr<BuildSession>> {
-      ++sessions_opened_;
-      credentials_ = credentials;
-      secrets_ = secrets;
-      return std::make_unique<FakeSession>("session-" + std::to_string(sessions_opened_));
-    });
+    manager_.SetContextSpoolDir(::testing::TempDir());
+    manager_.SetBuildSessionFactory(
+        [this](const BuildSessionOptions& o) -> absl::StatusOr<std::unique_ptr<BuildSession>> {
+          ++sessions_opened_;
+          credentials_ = o.credentials;
+          secrets_ = o.secrets;
+          context_ = o.context;
+          return std::make_unique<FakeSession>("session-" + std::to_string(sessions_opened_));
+        });
   }
 
   static RunPolicy Policy() {
@@ -91,6 +92,7 @@ class DockerManagerBuildKitTest : public ::testing::Test {
   int sessions_opened_ = 0;
   std::vector<RegistryAuth> credentials_;
   std::map<std::string, std::string> secrets_;
+  std::shared_ptr<const ContextStore> context_;
 };
 
 TEST_F(DockerManagerBuildKitTest, TheSessionGetsTheRequestsCredentialsAndSecretsOnly) {
@@ -114,6 +116,23 @@ TEST_F(DockerManagerBuildKitTest, TheSessionGetsTheRequestsCredentialsAndSecrets
   EXPECT_FALSE(builds[0].build_id.empty());
   EXPECT_EQ(builds[0].platform, "linux/amd64");
   EXPECT_EQ(builds[0].cache_from, std::vector<std::string>{"127.0.0.1:5000/app:cache"});
+  // The context goes through the session's file sync, not the request body.
+  EXPECT_TRUE(builds[0].context_from_session);
+  EXPECT_EQ(builds[0].dockerfile, "Dockerfile");
+  ASSERT_NE(context_, nullptr);
+  const ContextEntry* dockerfile = context_->Find("Dockerfile");
+  ASSERT_NE(dockerfile, nullptr);
+  std::string text(static_cast<size_t>(dockerfile->size), '\0');
+  ASSERT_EQ(*context_->ReadAt(*dockerfile, 0, text.data(), text.size()), text.size());
+  EXPECT_EQ(text, "FROM busybox\nRUN true\n");
+}
+
+TEST_F(DockerManagerBuildKitTest, ARefusedContextOpensNoSessionAndNeverReachesTheEngine) {
+  // The whole context is read and checked before the session opens.
+  auto result = Build(Request(), "FROM busybox\nRUN --network=host true\n");
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied) << result.status();
+  EXPECT_EQ(sessions_opened_, 0);
+  EXPECT_TRUE(engine_->Builds().empty());
 }
 
 TEST_F(DockerManagerBuildKitTest, AutoIsBuildKitWhenTheEngineOffersIt) {
