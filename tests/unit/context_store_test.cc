@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/string_source.h"
 #include "tests/support/tar_craft.h"
 
 namespace dkd::core {
@@ -17,15 +18,7 @@ namespace {
 using namespace dkd::testing;  // NOLINT: test helpers
 
 std::unique_ptr<ContextStore> Load(const std::string& tar) {
-  size_t off = 0;
-  auto store = ContextStore::Load(
-      [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-        const size_t k = std::min(n, tar.size() - off);
-        std::memcpy(buf, tar.data() + off, k);
-        off += k;
-        return k;
-      },
-      ::testing::TempDir());
+  auto store = LoadStore(tar, ::testing::TempDir());
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -173,15 +166,7 @@ TEST(ContextStoreTest, AMalformedPatternIsInvalidArgument) {
 TEST(ContextStoreTest, ATruncatedTarAndAReadErrorAreErrors) {
   const std::string whole = TarFile("a", std::string(4096, 'x'));
   const std::string tar = whole.substr(0, whole.size() / 2);
-  size_t off = 0;
-  auto truncated = ContextStore::Load(
-      [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-        const size_t k = std::min(n, tar.size() - off);
-        std::memcpy(buf, tar.data() + off, k);
-        off += k;
-        return k;
-      },
-      ::testing::TempDir());
+  auto truncated = LoadStore(tar, ::testing::TempDir());
   EXPECT_EQ(truncated.status().code(), absl::StatusCode::kInvalidArgument) << truncated.status();
   auto failing = ContextStore::Load(
       [](char*, size_t) -> absl::StatusOr<size_t> {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/string_source.h"
 #include "tests/support/tar_craft.h"
 
 namespace dkd::server {
@@ -23,15 +24,7 @@ using fsutil::types::Packet;
 using namespace dkd::testing;  // NOLINT: test helpers
 
 std::unique_ptr<core::ContextStore> Load(const std::string& tar) {
-  size_t off = 0;
-  auto store = core::ContextStore::Load(
-      [&](char* buf, size_t n) -> absl::StatusOr<size_t> {
-        const size_t k = std::min(n, tar.size() - off);
-        std::memcpy(buf, tar.data() + off, k);
-        off += k;
-        return k;
-      },
-      ::testing::TempDir());
+  auto store = LoadStore(tar, ::testing::TempDir());
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
